@@ -5,10 +5,15 @@
  * Layout of a LogStorage: a snapshot at (snapshotIndex, snapshotTerm) followed by the entries
  * snapshotIndex+1 … lastIndex. firstIndex() = snapshotIndex + 1; term(snapshotIndex) is still
  * known (it anchors the log-matching check of the first stored entry).
+ *
+ * A new cluster starts with `bootstrapStorage`: its initial membership is written as committed
+ * configuration entries at the head of the log (as etcd does), so a member added later learns
+ * the whole membership history from the log like everything else.
  */
 import { assert } from './assert.ts';
-import type { ConfState, Entry, HardState, Snapshot } from './types.ts';
-import { NONE } from './types.ts';
+import { encodeConfChange } from './confchange.ts';
+import type { ConfState, Entry, HardState, NodeId, Snapshot } from './types.ts';
+import { EntryKind, NONE } from './types.ts';
 
 export interface InitialState {
   readonly hardState: HardState;
@@ -143,4 +148,21 @@ export class MemoryStorage implements LogStorage {
     const anchor = this.log[index - offset]!;
     this.log = [{ term: anchor.term, index, kind: 0, data: new Uint8Array(0) }, ...this.log.slice(index - offset + 1)];
   }
+}
+
+/**
+ * Prepares an empty storage for a member of a new cluster: entries 1…n (term 1) add each
+ * initial voter, already committed. Every founding member must be given the same list.
+ */
+export function bootstrapStorage(storage: MemoryStorage, voters: readonly NodeId[]): void {
+  assert(storage.lastIndex() === 0, 'raft storage: bootstrap of a non-empty log');
+  assert(voters.length > 0 && new Set(voters).size === voters.length, 'raft storage: bootstrap needs distinct voters');
+  const entries = [...voters].sort().map((nodeId, i): Entry => ({
+    term: 1,
+    index: i + 1,
+    kind: EntryKind.ConfChange,
+    data: encodeConfChange({ transition: 'auto', changes: [{ type: 'addVoter', nodeId }], context: new Uint8Array(0) }),
+  }));
+  storage.append(entries);
+  storage.setHardState({ term: 1, vote: NONE, commit: entries.length });
 }

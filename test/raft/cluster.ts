@@ -3,7 +3,7 @@
  * delivered in FIFO order until the network is quiet, and any link can be cut.
  */
 import { Raft, type RaftConfig } from '../../src/raft/raft.ts';
-import { MemoryStorage } from '../../src/raft/storage.ts';
+import { MemoryStorage, bootstrapStorage } from '../../src/raft/storage.ts';
 import type { ConfState, Entry, Message, NodeId, ReadState } from '../../src/raft/types.ts';
 import { EntryKind } from '../../src/raft/types.ts';
 
@@ -36,20 +36,34 @@ export class TestCluster {
   private readonly cut = new Set<string>();
   /** Every message delivered, for assertions on traffic. */
   readonly delivered: Message[] = [];
+  /** Messages for which this returns true are lost. */
+  drop: (m: Message) => boolean = () => false;
 
+  /** A new cluster of `ids`, bootstrapped as the server does it (membership at the log's head). */
   constructor(
     ids: NodeId[],
     private readonly overrides: Partial<RaftConfig> = {},
-    conf: ConfState = confState(ids),
   ) {
-    ids.forEach((id, i) => this.add(id, conf, i + 1));
+    ids.forEach((id, i) => {
+      const storage = new MemoryStorage();
+      bootstrapStorage(storage, ids);
+      this.start(id, storage, i + 1, 0);
+    });
+    this.settle();
   }
 
-  add(id: NodeId, conf: ConfState | null, seed = 100): Member {
+  /**
+   * Adds a member. With `conf`, it starts with that membership as a snapshot at index 0 and
+   * `log` lists the terms of the entries 1, 2, … it already holds (for the paper's figures);
+   * with `conf` null it starts empty, as a member joining an existing cluster does.
+   */
+  add(id: NodeId, conf: ConfState | null, seed = 100, log: number[] = [], term = 0): Member {
     const storage = new MemoryStorage();
     if (conf !== null) {
       storage.applySnapshot({ metadata: { index: 0, term: 0, confState: conf }, data: new Uint8Array(0) });
     }
+    storage.append(log.map((t, i) => ({ term: t, index: i + 1, kind: EntryKind.Normal, data: bytes(`${id}${i + 1}`) })));
+    storage.setHardState({ term: Math.max(term, ...log, 0), vote: '', commit: 0 });
     return this.start(id, storage, seed);
   }
 
@@ -99,7 +113,7 @@ export class TestCluster {
       }
       const batch = this.queue.splice(0);
       for (const msg of batch) {
-        if (this.cut.has(`${msg.from}>${msg.to}`)) continue;
+        if (this.cut.has(`${msg.from}>${msg.to}`) || this.drop(msg)) continue;
         const target = this.members.get(msg.to);
         if (target === undefined) continue;
         busy = true;

@@ -1,0 +1,176 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestCluster, bytes } from './cluster.ts';
+import { decodeConfChange, encodeConfChange } from '../../src/raft/confchange.ts';
+import type { ConfChange } from '../../src/raft/types.ts';
+
+const EMPTY = new Uint8Array(0);
+
+test('ReadIndex on the leader: one heartbeat round answers every queued read at the commit index', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.get('a').raft.propose([bytes('x')]);
+  c.settle();
+  const before = c.delivered.filter((m) => m.type === 'heartbeat').length;
+  c.get('a').raft.readIndex(bytes('r1'));
+  c.get('a').raft.readIndex(bytes('r2'));
+  c.settle();
+  const reads = c.get('a').readStates;
+  assert.deepEqual(reads.map((r) => new TextDecoder().decode(r.context)), ['r1', 'r2']);
+  for (const r of reads) assert.equal(r.index, c.get('a').raft.status().commit);
+  assert.ok(c.delivered.filter((m) => m.type === 'heartbeat').length - before <= 4);
+});
+
+test('ReadIndex from a follower is forwarded and answered; an isolated leader answers nothing', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.get('b').raft.readIndex(bytes('rb'));
+  c.settle();
+  assert.equal(c.get('b').readStates.length, 1);
+  assert.equal(c.get('b').readStates[0]!.index, c.get('a').raft.status().commit);
+  c.isolate('a');
+  c.get('a').raft.readIndex(bytes('stale'));
+  c.settle();
+  assert.equal(c.get('a').readStates.length, 0, 'no quorum confirmed the leadership');
+});
+
+test('ReadIndex waits until the new leader has committed an entry of its term', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.drop = (m) => m.type === 'appResp';
+  c.elect('a');
+  c.get('a').raft.readIndex(bytes('early'));
+  c.settle();
+  assert.equal(c.get('a').readStates.length, 0);
+  c.drop = () => false;
+  c.tickAll(2);
+  assert.equal(c.get('a').readStates.length, 1);
+  assert.ok(c.get('a').readStates[0]!.index >= 1);
+});
+
+test('lease-based reads answer without a heartbeat round', () => {
+  const c = new TestCluster(['a', 'b', 'c'], { readOnly: 'leaseBased' });
+  c.elect('a');
+  const before = c.delivered.length;
+  c.get('a').raft.readIndex(bytes('fast'));
+  c.settle();
+  assert.equal(c.get('a').readStates.length, 1);
+  assert.equal(c.delivered.length, before, 'no message was needed');
+});
+
+test('leadership transfer: the target is caught up, then takes over in the next term', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.get('a').raft.propose([bytes('x')]);
+  c.settle();
+  c.get('a').raft.transferLeadership('c');
+  c.settle();
+  assert.equal(c.leader(), 'c');
+  assert.equal(c.get('c').raft.status().term, 3);
+  assert.equal(c.get('a').raft.status().role, 'follower');
+  // Proposals are refused while a transfer is in flight; afterwards they work again.
+  assert.deepEqual(c.get('a').raft.propose([bytes('y')]), { ok: true });
+  c.settle();
+  assert.deepEqual(c.appliedData('b'), ['x', 'y']);
+});
+
+test('conf change encoding round-trips', () => {
+  const cc: ConfChange = {
+    transition: 'joint',
+    changes: [
+      { type: 'addVoter', nodeId: 'd' },
+      { type: 'removeNode', nodeId: 'a' },
+      { type: 'addLearner', nodeId: 'é' },
+    ],
+    context: bytes('http://127.0.0.1:2380'),
+  };
+  assert.deepEqual(decodeConfChange(encodeConfChange(cc)), cc);
+});
+
+function change(type: 'addVoter' | 'addLearner' | 'removeNode', nodeId: string): ConfChange {
+  return { transition: 'auto', changes: [{ type, nodeId }], context: EMPTY };
+}
+
+test('a learner receives the log without voting, then is promoted', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.get('a').raft.propose([bytes('x')]);
+  c.settle();
+  assert.deepEqual(c.get('a').raft.proposeConfChange(change('addLearner', 'd')), { ok: true });
+  c.add('d', null);
+  c.settle();
+  c.tickAll(3);
+  assert.deepEqual(c.get('a').raft.status().confState.learners, ['d']);
+  assert.deepEqual(c.appliedData('d'), ['x']);
+  // A learner never campaigns.
+  c.get('d').raft.campaign();
+  c.settle();
+  assert.equal(c.leader(), 'a');
+  assert.deepEqual(c.get('a').raft.proposeConfChange(change('addVoter', 'd')), { ok: true });
+  c.settle();
+  assert.deepEqual(c.get('d').raft.status().confState.voters, ['a', 'b', 'c', 'd']);
+});
+
+test('at most one configuration change is pending at a time', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.isolate('b');
+  c.isolate('c');
+  assert.deepEqual(c.get('a').raft.proposeConfChange(change('addLearner', 'd')), { ok: true });
+  c.settle();
+  assert.deepEqual(c.get('a').raft.proposeConfChange(change('addLearner', 'e')), { ok: false, reason: 'confChangeRefused' });
+});
+
+test('joint consensus: replacing two voters enters and then automatically leaves a joint config', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.add('d', null);
+  c.add('e', null);
+  const cc: ConfChange = {
+    transition: 'auto',
+    changes: [
+      { type: 'addVoter', nodeId: 'd' },
+      { type: 'addVoter', nodeId: 'e' },
+      { type: 'removeNode', nodeId: 'b' },
+      { type: 'removeNode', nodeId: 'c' },
+    ],
+    context: EMPTY,
+  };
+  assert.deepEqual(c.get('a').raft.proposeConfChange(cc), { ok: true });
+  c.settle();
+  c.tickAll(3);
+  const conf = c.get('a').raft.status().confState;
+  assert.deepEqual(conf.voters, ['a', 'd', 'e']);
+  assert.deepEqual(conf.votersOutgoing, [], 'the joint configuration was left');
+  c.get('a').raft.propose([bytes('after')]);
+  c.settle();
+  assert.deepEqual(c.appliedData('e'), ['after']);
+});
+
+test('a simple change of two voters at once is refused', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  const cc: ConfChange = {
+    transition: 'auto',
+    changes: [{ type: 'addVoter', nodeId: 'd' }],
+    context: EMPTY,
+  };
+  assert.deepEqual(c.get('a').raft.proposeConfChange(cc), { ok: true });
+  c.settle();
+  const two: ConfChange = { transition: 'joint', changes: [], context: EMPTY };
+  assert.deepEqual(c.get('a').raft.proposeConfChange(two), { ok: false, reason: 'confChangeRefused' }, 'nothing to leave');
+});
+
+test('a leader removed by a committed change steps down, and the rest elect a new one', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  assert.deepEqual(c.get('a').raft.proposeConfChange(change('removeNode', 'a')), { ok: true });
+  c.settle();
+  assert.notEqual(c.get('a').raft.status().role, 'leader');
+  c.members.delete('a');
+  for (let i = 0; i < 40 && c.leader() === undefined; i++) c.tickAll();
+  const leader = c.leader();
+  assert.ok(leader === 'b' || leader === 'c');
+  c.get(leader).raft.propose([bytes('z')]);
+  c.settle();
+  assert.deepEqual(c.appliedData('b'), ['z']);
+});
