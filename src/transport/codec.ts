@@ -1,0 +1,305 @@
+/**
+ * Binary encoding of Raft messages between members.
+ *
+ * A message is: u8 type · from · to · term, then the type's own fields, where numbers are
+ * unsigned LEB128 varints (terms and indexes stay below 2^53), strings and byte fields are a
+ * varint length then the bytes (strings UTF-8), booleans one byte, lists a varint count then
+ * the items. An entry is term · index · u8 kind · data. A snapshot is index · term ·
+ * confState (five id lists and a boolean) · data. The encoding is ours and only ever spoken
+ * between Conclave members of the same version.
+ */
+import type { ConfState, Entry, EntryKind, Message, NodeId, Snapshot } from '../raft/types.ts';
+
+const TYPES = [
+  'app',
+  'appResp',
+  'vote',
+  'voteResp',
+  'heartbeat',
+  'heartbeatResp',
+  'snap',
+  'prop',
+  'readIndex',
+  'readIndexResp',
+  'timeoutNow',
+  'transferLeader',
+] as const satisfies readonly Message['type'][];
+
+export class CodecError extends Error {
+  readonly code = 'TRANSPORT_BAD_MESSAGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'CodecError';
+  }
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+export class Writer {
+  private buf: Uint8Array;
+  private at = 0;
+
+  constructor(initial = 256) {
+    this.buf = new Uint8Array(initial);
+  }
+
+  private room(n: number): void {
+    if (this.at + n <= this.buf.byteLength) return;
+    let size = this.buf.byteLength * 2;
+    while (size < this.at + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.at));
+    this.buf = next;
+  }
+
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.at++] = v;
+  }
+
+  uint(v: number): void {
+    this.room(8);
+    while (v >= 0x80) {
+      this.buf[this.at++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.at++] = v;
+  }
+
+  bool(v: boolean): void {
+    this.u8(v ? 1 : 0);
+  }
+
+  bytes(v: Uint8Array): void {
+    this.uint(v.byteLength);
+    this.room(v.byteLength);
+    this.buf.set(v, this.at);
+    this.at += v.byteLength;
+  }
+
+  string(v: string): void {
+    this.bytes(utf8.encode(v));
+  }
+
+  strings(v: readonly string[]): void {
+    this.uint(v.length);
+    for (const s of v) this.string(s);
+  }
+
+  finish(): Uint8Array {
+    return this.buf.subarray(0, this.at);
+  }
+}
+
+export class Reader {
+  private at = 0;
+  constructor(private readonly buf: Uint8Array) {}
+
+  private need(n: number): void {
+    if (this.at + n > this.buf.byteLength) throw new CodecError('truncated message');
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.at++]!;
+  }
+
+  uint(): number {
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      result += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) return result;
+      scale *= 0x80;
+    }
+    throw new CodecError('varint too long');
+  }
+
+  bool(): boolean {
+    return this.u8() !== 0;
+  }
+
+  bytes(): Uint8Array {
+    const n = this.uint();
+    this.need(n);
+    // A copy, as a plain Uint8Array: the source may be a socket buffer (Buffer.slice would alias it).
+    const out = new Uint8Array(this.buf.subarray(this.at, this.at + n));
+    this.at += n;
+    return out;
+  }
+
+  string(): string {
+    return fromUtf8.decode(this.bytes());
+  }
+
+  strings(): string[] {
+    const n = this.uint();
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push(this.string());
+    return out;
+  }
+
+  done(): void {
+    if (this.at !== this.buf.byteLength) throw new CodecError('trailing bytes after message');
+  }
+}
+
+function writeEntries(w: Writer, entries: readonly Entry[]): void {
+  w.uint(entries.length);
+  for (const e of entries) {
+    w.uint(e.term);
+    w.uint(e.index);
+    w.u8(e.kind);
+    w.bytes(e.data);
+  }
+}
+
+function readEntries(r: Reader): Entry[] {
+  const n = r.uint();
+  const out: Entry[] = [];
+  for (let i = 0; i < n; i++) {
+    const term = r.uint();
+    const index = r.uint();
+    const kind = r.u8();
+    if (kind !== 0 && kind !== 1) throw new CodecError(`unknown entry kind ${kind}`);
+    out.push({ term, index, kind: kind as EntryKind, data: r.bytes() });
+  }
+  return out;
+}
+
+export function writeConfState(w: Writer, cs: ConfState): void {
+  w.strings(cs.voters);
+  w.strings(cs.votersOutgoing);
+  w.strings(cs.learners);
+  w.strings(cs.learnersNext);
+  w.bool(cs.autoLeave);
+}
+
+export function readConfState(r: Reader): ConfState {
+  return { voters: r.strings(), votersOutgoing: r.strings(), learners: r.strings(), learnersNext: r.strings(), autoLeave: r.bool() };
+}
+
+function writeSnapshot(w: Writer, s: Snapshot): void {
+  w.uint(s.metadata.index);
+  w.uint(s.metadata.term);
+  writeConfState(w, s.metadata.confState);
+  w.bytes(s.data);
+}
+
+function readSnapshot(r: Reader): Snapshot {
+  const index = r.uint();
+  const term = r.uint();
+  const confState = readConfState(r);
+  return { metadata: { index, term, confState }, data: r.bytes() };
+}
+
+export function encodeMessage(m: Message): Uint8Array {
+  const w = new Writer(64 + (m.type === 'app' || m.type === 'prop' ? m.entries.reduce((n, e) => n + e.data.byteLength + 16, 0) : 0));
+  w.u8(TYPES.indexOf(m.type));
+  w.string(m.from);
+  w.string(m.to);
+  w.uint(m.term);
+  switch (m.type) {
+    case 'app':
+      w.uint(m.logTerm);
+      w.uint(m.logIndex);
+      w.uint(m.commit);
+      writeEntries(w, m.entries);
+      break;
+    case 'appResp':
+      w.uint(m.index);
+      w.bool(m.reject);
+      w.uint(m.hintIndex);
+      w.uint(m.hintTerm);
+      break;
+    case 'vote':
+      w.bool(m.preVote);
+      w.uint(m.lastIndex);
+      w.uint(m.lastTerm);
+      w.bool(m.transfer);
+      break;
+    case 'voteResp':
+      w.bool(m.preVote);
+      w.bool(m.reject);
+      break;
+    case 'heartbeat':
+      w.uint(m.commit);
+      w.bytes(m.context);
+      break;
+    case 'heartbeatResp':
+    case 'readIndex':
+      w.bytes(m.context);
+      break;
+    case 'snap':
+      writeSnapshot(w, m.snapshot);
+      break;
+    case 'prop':
+      writeEntries(w, m.entries);
+      break;
+    case 'readIndexResp':
+      w.uint(m.index);
+      w.bytes(m.context);
+      break;
+    case 'timeoutNow':
+      break;
+    case 'transferLeader':
+      w.string(m.target);
+      break;
+  }
+  return w.finish();
+}
+
+export function decodeMessage(buf: Uint8Array): Message {
+  const r = new Reader(buf);
+  const type = TYPES[r.u8()];
+  if (type === undefined) throw new CodecError('unknown message type');
+  const from: NodeId = r.string();
+  const to: NodeId = r.string();
+  const term = r.uint();
+  const base = { from, to, term };
+  let m: Message;
+  switch (type) {
+    case 'app': {
+      const logTerm = r.uint();
+      const logIndex = r.uint();
+      const commit = r.uint();
+      m = { type, ...base, logTerm, logIndex, commit, entries: readEntries(r) };
+      break;
+    }
+    case 'appResp':
+      m = { type, ...base, index: r.uint(), reject: r.bool(), hintIndex: r.uint(), hintTerm: r.uint() };
+      break;
+    case 'vote':
+      m = { type, ...base, preVote: r.bool(), lastIndex: r.uint(), lastTerm: r.uint(), transfer: r.bool() };
+      break;
+    case 'voteResp':
+      m = { type, ...base, preVote: r.bool(), reject: r.bool() };
+      break;
+    case 'heartbeat':
+      m = { type, ...base, commit: r.uint(), context: r.bytes() };
+      break;
+    case 'heartbeatResp':
+    case 'readIndex':
+      m = { type, ...base, context: r.bytes() };
+      break;
+    case 'snap':
+      m = { type, ...base, snapshot: readSnapshot(r) };
+      break;
+    case 'prop':
+      m = { type, ...base, entries: readEntries(r) };
+      break;
+    case 'readIndexResp':
+      m = { type, ...base, index: r.uint(), context: r.bytes() };
+      break;
+    case 'timeoutNow':
+      m = { type, ...base };
+      break;
+    case 'transferLeader':
+      m = { type, ...base, target: r.string() };
+      break;
+  }
+  r.done();
+  return m;
+}

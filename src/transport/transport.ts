@@ -1,0 +1,393 @@
+/**
+ * Peer transport: long-lived TCP connections between members carrying framed Raft messages
+ * (frames.ts), one outbound connection per peer, plus one short-lived connection per snapshot
+ * so that a large snapshot never delays heartbeats.
+ *
+ * Loss is fine (Raft retries), unbounded memory is not: each peer has a bounded queue; when it
+ * is full, or the peer is down, messages are dropped and Raft is told the peer is unreachable.
+ * Messages from another cluster, from unknown members, or addressed to another member are
+ * refused at the handshake.
+ */
+import net from 'node:net';
+import { decodeMessage, encodeMessage } from './codec.ts';
+import {
+  Channel,
+  decodeHello,
+  decodeSnapResult,
+  decodeText,
+  encodeHello,
+  encodeSnapResult,
+  encodeText,
+  frame,
+  FrameKind,
+  FrameSplitter,
+  type Frame,
+  type Hello,
+} from './frames.ts';
+import type { Message, MsgSnap, NodeId } from '../raft/types.ts';
+
+export const TRANSPORT_LIMITS = {
+  /** Messages waiting for one peer's connection before new ones are dropped. */
+  peerQueueMessagesMax: 8192,
+  /** Largest frame accepted (an append carries at most Raft's maxSizePerMsg, or one bigger entry). */
+  frameBytesMax: 64 * 1024 * 1024,
+  /** Size of the pieces a snapshot body is sent in. */
+  snapshotChunkBytes: 1024 * 1024,
+  /** Snapshot chunks buffered on the receiving side before reading from the socket pauses. */
+  snapshotChunksBuffered: 16,
+  reconnectBackoffMinMs: 50,
+  reconnectBackoffMaxMs: 2000,
+  dialTimeoutMs: 3000,
+} as const;
+
+export type TransportLimits = { -readonly [K in keyof typeof TRANSPORT_LIMITS]: number };
+
+export interface TransportHandlers {
+  /** A message from a peer, already checked to be for this member. */
+  onMessage(m: Message): void;
+  /** A snapshot from the leader: consume `body`, then step `m`. Rejects if it could not be installed. */
+  onSnapshot(m: MsgSnap, body: AsyncIterable<Uint8Array>): Promise<void>;
+  /** The body of a snapshot this member sends. */
+  snapshotBody(m: MsgSnap): AsyncIterable<Uint8Array>;
+  onUnreachable(peer: NodeId): void;
+  onSnapshotSent(peer: NodeId, ok: boolean): void;
+}
+
+export interface TransportOptions {
+  readonly memberId: NodeId;
+  readonly clusterId: string;
+  readonly listenHost: string;
+  readonly listenPort: number;
+  readonly handlers: TransportHandlers;
+  readonly limits?: Partial<TransportLimits>;
+  readonly log?: (level: 'debug' | 'info' | 'warn', msg: string) => void;
+}
+
+export function parsePeerUrl(url: string): { host: string; port: number } {
+  const u = new URL(url);
+  const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port };
+}
+
+export class Transport {
+  private readonly limits: TransportLimits;
+  private readonly peers = new Map<NodeId, Peer>();
+  private readonly server: net.Server;
+  private readonly inbound = new Set<net.Socket>();
+  private stopped = false;
+
+  constructor(private readonly opts: TransportOptions) {
+    this.limits = { ...TRANSPORT_LIMITS, ...opts.limits };
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.listenPort, this.opts.listenHost, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  port(): number {
+    const addr = this.server.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : 0;
+  }
+
+  /** Sets (or changes) the address of a peer. */
+  setPeer(id: NodeId, url: string): void {
+    if (id === this.opts.memberId) return;
+    const existing = this.peers.get(id);
+    if (existing !== undefined && existing.url === url) return;
+    existing?.close();
+    this.peers.set(id, new Peer(id, url, this.opts, this.limits));
+  }
+
+  removePeer(id: NodeId): void {
+    this.peers.get(id)?.close();
+    this.peers.delete(id);
+  }
+
+  hasPeer(id: NodeId): boolean {
+    return this.peers.has(id);
+  }
+
+  send(messages: readonly Message[]): void {
+    for (const m of messages) {
+      const peer = this.peers.get(m.to);
+      if (peer === undefined) {
+        this.opts.handlers.onUnreachable(m.to);
+        continue;
+      }
+      if (m.type === 'snap') peer.sendSnapshot(m);
+      else peer.send(m);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const p of this.peers.values()) p.close();
+    for (const s of this.inbound) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.stopped) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    this.inbound.add(socket);
+    socket.on('close', () => this.inbound.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const splitter = new FrameSplitter(this.limits.frameBytesMax);
+    let hello: Hello | null = null;
+    let snapshot: SnapshotReceiver | null = null;
+    const refuse = (reason: string): void => {
+      this.opts.log?.('warn', `peer connection refused: ${reason}`);
+      socket.end(encodeText(FrameKind.Reject, reason));
+    };
+    socket.on('data', (chunk: Buffer) => {
+      let frames: Frame[];
+      try {
+        frames = splitter.push(chunk);
+      } catch (e) {
+        refuse((e as Error).message);
+        return;
+      }
+      for (const f of frames) {
+        try {
+          if (hello === null) {
+            if (f.kind !== FrameKind.Hello) return refuse('expected a handshake');
+            hello = decodeHello(f.body);
+            const problem = this.checkHello(hello);
+            if (problem !== null) return refuse(problem);
+            if (hello.channel === Channel.Snapshot) snapshot = new SnapshotReceiver(socket, this.opts.handlers, this.limits);
+            continue;
+          }
+          if (snapshot !== null) {
+            snapshot.frame(f, hello.from);
+            continue;
+          }
+          if (f.kind !== FrameKind.Message) return refuse(`unexpected frame kind ${f.kind}`);
+          const m = decodeMessage(f.body);
+          if (m.from !== hello.from || m.to !== this.opts.memberId) return refuse(`message from ${m.from} to ${m.to} on ${hello.from}'s connection`);
+          this.opts.handlers.onMessage(m);
+        } catch (e) {
+          return refuse((e as Error).message);
+        }
+      }
+    });
+  }
+
+  private checkHello(h: Hello): string | null {
+    if (h.clusterId !== this.opts.clusterId) return `cluster ID mismatch (local ${this.opts.clusterId}, remote ${h.clusterId})`;
+    if (h.to !== this.opts.memberId) return `connection meant for member ${h.to}, this is ${this.opts.memberId}`;
+    if (!this.peers.has(h.from)) return `unknown member ${h.from}`;
+    return null;
+  }
+}
+
+/** Assembles one incoming snapshot body and hands it to the application as it arrives. */
+class SnapshotReceiver {
+  private message: MsgSnap | null = null;
+  private readonly chunks: Uint8Array[] = [];
+  private ended = false;
+  private failed: Error | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly handlers: TransportHandlers,
+    private readonly limits: TransportLimits,
+  ) {
+    socket.on('close', () => {
+      if (!this.ended) this.fail(new Error('snapshot connection closed before the body was complete'));
+    });
+  }
+
+  frame(f: Frame, from: NodeId): void {
+    if (this.message === null) {
+      const m = f.kind === FrameKind.Message ? decodeMessage(f.body) : null;
+      if (m === null || m.type !== 'snap' || m.from !== from) throw new Error('snapshot channel must start with the snapshot message');
+      this.message = m;
+      this.handlers.onSnapshot(m, this.body()).then(
+        () => this.socket.end(encodeSnapResult(true, '')),
+        (e: unknown) => this.socket.end(encodeSnapResult(false, e instanceof Error ? e.message : String(e))),
+      );
+      return;
+    }
+    if (f.kind === FrameKind.SnapChunk) {
+      this.chunks.push(f.body);
+      if (this.chunks.length >= this.limits.snapshotChunksBuffered) this.socket.pause();
+    } else if (f.kind === FrameKind.SnapEnd) {
+      this.ended = true;
+    } else {
+      throw new Error(`unexpected frame kind ${f.kind} in a snapshot`);
+    }
+    this.wake?.();
+  }
+
+  private fail(e: Error): void {
+    this.failed = e;
+    this.wake?.();
+  }
+
+  private async *body(): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const next = this.chunks.shift();
+      if (next !== undefined) {
+        if (this.chunks.length < this.limits.snapshotChunksBuffered) this.socket.resume();
+        yield next;
+        continue;
+      }
+      if (this.ended) return;
+      if (this.failed !== null) throw this.failed;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = null;
+    }
+  }
+}
+
+/** The outbound side towards one peer. */
+class Peer {
+  private socket: net.Socket | null = null;
+  private connecting = false;
+  private closed = false;
+  private queue: Buffer[] = [];
+  private flushScheduled = false;
+  private backoffMs: number;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private readonly host: string;
+  private readonly port: number;
+
+  constructor(
+    readonly id: NodeId,
+    readonly url: string,
+    private readonly opts: TransportOptions,
+    private readonly limits: TransportLimits,
+  ) {
+    ({ host: this.host, port: this.port } = parsePeerUrl(url));
+    this.backoffMs = limits.reconnectBackoffMinMs;
+  }
+
+  send(m: Message): void {
+    if (this.closed) return;
+    if (this.socket === null) this.connect();
+    if (this.socket === null && !this.connecting) {
+      // Down and waiting to redial: Raft will retry once the peer is back.
+      this.opts.handlers.onUnreachable(this.id);
+      return;
+    }
+    if (this.queue.length >= this.limits.peerQueueMessagesMax) {
+      this.opts.handlers.onUnreachable(this.id);
+      return;
+    }
+    this.queue.push(frame(FrameKind.Message, encodeMessage(m)));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // Everything produced in this turn of the event loop leaves in one write.
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const socket = this.socket;
+    // While dialing, the queue waits for the connection (see connect).
+    if (socket === null || this.queue.length === 0) return;
+    if (socket.writableNeedDrain) {
+      socket.once('drain', () => this.flush());
+      return;
+    }
+    const batch = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue);
+    this.queue = [];
+    socket.write(batch);
+  }
+
+  private connect(): void {
+    if (this.connecting || this.socket !== null || this.closed || this.reconnectTimer !== null) return;
+    this.connecting = true;
+    const socket = net.connect({ host: this.host, port: this.port });
+    socket.setNoDelay(true);
+    socket.setTimeout(this.limits.dialTimeoutMs, () => socket.destroy(new Error('dial timeout')));
+    socket.once('connect', () => {
+      socket.setTimeout(0);
+      this.connecting = false;
+      this.socket = socket;
+      this.backoffMs = this.limits.reconnectBackoffMinMs;
+      socket.write(encodeHello({ clusterId: this.opts.clusterId, from: this.opts.memberId, to: this.id, channel: Channel.Messages }));
+      this.opts.log?.('info', `connected to peer ${this.id} at ${this.url}`);
+      this.flush();
+    });
+    const splitter = new FrameSplitter(this.limits.frameBytesMax);
+    socket.on('data', (chunk: Buffer) => {
+      for (const f of splitter.push(chunk)) {
+        if (f.kind === FrameKind.Reject) this.opts.log?.('warn', `peer ${this.id} refused the connection: ${decodeText(f.body)}`);
+      }
+    });
+    socket.on('error', () => socket.destroy());
+    socket.once('close', () => {
+      this.connecting = false;
+      if (this.socket === socket) this.socket = null;
+      this.queue = [];
+      if (this.closed) return;
+      this.opts.handlers.onUnreachable(this.id);
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = null;
+        this.connect();
+      }, this.backoffMs);
+      this.backoffMs = Math.min(this.backoffMs * 2, this.limits.reconnectBackoffMaxMs);
+    });
+  }
+
+  /** Streams a snapshot on its own connection and reports the outcome to Raft. */
+  sendSnapshot(m: MsgSnap): void {
+    if (this.closed) return;
+    const socket = net.connect({ host: this.host, port: this.port });
+    socket.setNoDelay(true);
+    let reported = false;
+    const report = (ok: boolean, why: string): void => {
+      if (reported) return;
+      reported = true;
+      if (!ok) this.opts.log?.('warn', `snapshot to ${this.id} failed: ${why}`);
+      this.opts.handlers.onSnapshotSent(this.id, ok);
+      socket.destroy();
+    };
+    const splitter = new FrameSplitter(this.limits.frameBytesMax);
+    socket.on('data', (chunk: Buffer) => {
+      for (const f of splitter.push(chunk)) {
+        if (f.kind === FrameKind.SnapResult) {
+          const r = decodeSnapResult(f.body);
+          report(r.ok, r.error);
+        } else if (f.kind === FrameKind.Reject) report(false, decodeText(f.body));
+      }
+    });
+    socket.on('error', (e) => report(false, e.message));
+    socket.on('close', () => report(false, 'connection closed'));
+    socket.once('connect', () => {
+      void (async () => {
+        socket.write(encodeHello({ clusterId: this.opts.clusterId, from: this.opts.memberId, to: this.id, channel: Channel.Snapshot }));
+        socket.write(frame(FrameKind.Message, encodeMessage(m)));
+        for await (const piece of this.opts.handlers.snapshotBody(m)) {
+          for (let at = 0; at < piece.byteLength; at += this.limits.snapshotChunkBytes) {
+            const ok = socket.write(frame(FrameKind.SnapChunk, piece.subarray(at, at + this.limits.snapshotChunkBytes)));
+            if (!ok) await new Promise<void>((resolve) => socket.once('drain', resolve));
+            if (socket.destroyed) return;
+          }
+        }
+        socket.write(frame(FrameKind.SnapEnd, new Uint8Array(0)));
+      })().catch((e: unknown) => report(false, e instanceof Error ? e.message : String(e)));
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.socket?.destroy();
+    this.socket = null;
+    this.queue = [];
+  }
+}
