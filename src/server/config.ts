@@ -1,0 +1,224 @@
+/**
+ * A member's configuration, under etcd's flag names and meanings so etcd operators feel at
+ * home. Each setting comes from (highest first) a command-line flag, a CONCLAVE_* environment
+ * variable (flag name upper-cased, dashes as underscores: CONCLAVE_DATA_DIR), a config file
+ * (--config-file: flat `flag-name: value` lines, as in etcd's YAML file), or the default.
+ */
+import { readFileSync } from 'node:fs';
+
+export const SERVER_DEFAULTS = {
+  name: 'default',
+  /** Default: `${name}.conclave` in the working directory. */
+  dataDir: '',
+  listenClientUrls: 'http://127.0.0.1:2379',
+  advertiseClientUrls: 'http://127.0.0.1:2379',
+  listenPeerUrls: 'http://127.0.0.1:2380',
+  initialAdvertisePeerUrls: 'http://127.0.0.1:2380',
+  /** Default: `${name}=${initialAdvertisePeerUrls}`. */
+  initialCluster: '',
+  initialClusterState: 'new',
+  initialClusterToken: 'conclave-cluster',
+  /** Milliseconds between leader heartbeats (one Raft tick). */
+  heartbeatInterval: 100,
+  /** Milliseconds without a leader before a follower campaigns. */
+  electionTimeout: 1000,
+  /** Applied entries between Raft snapshots (after which the WAL and log are compacted). */
+  snapshotCount: 100_000,
+  /** Entries kept in the log behind a snapshot so slow followers catch up without one. */
+  snapshotCatchUpEntries: 5_000,
+  /** Backend size at which the NOSPACE alarm is raised; 0 means the default of 2 GiB. */
+  quotaBackendBytes: 0,
+  /** Largest client request accepted (etcd: 1.5 MiB). */
+  maxRequestBytes: 1.5 * 1024 * 1024,
+  /** Most operations in one list of a transaction. */
+  maxTxnOps: 128,
+  logLevel: 'info',
+} as const;
+
+export const QUOTA_BACKEND_BYTES_DEFAULT = 2 * 1024 * 1024 * 1024;
+/** etcd's warning threshold: quotas above this are allowed but discouraged. */
+export const QUOTA_BACKEND_BYTES_MAX = 8 * 1024 * 1024 * 1024;
+
+export interface ServerConfig {
+  readonly name: string;
+  readonly dataDir: string;
+  readonly listenClientUrls: readonly string[];
+  readonly advertiseClientUrls: readonly string[];
+  readonly listenPeerUrls: readonly string[];
+  readonly initialAdvertisePeerUrls: readonly string[];
+  /** name → peer URLs of the initial members. */
+  readonly initialCluster: ReadonlyMap<string, readonly string[]>;
+  readonly initialClusterState: 'new' | 'existing';
+  readonly initialClusterToken: string;
+  readonly heartbeatInterval: number;
+  readonly electionTimeout: number;
+  readonly snapshotCount: number;
+  readonly snapshotCatchUpEntries: number;
+  readonly quotaBackendBytes: number;
+  readonly maxRequestBytes: number;
+  readonly maxTxnOps: number;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Key = keyof typeof SERVER_DEFAULTS;
+
+/** Flag name (kebab-case, as etcd spells it) of each setting. */
+export const FLAG_NAMES: Record<Key, string> = {
+  name: 'name',
+  dataDir: 'data-dir',
+  listenClientUrls: 'listen-client-urls',
+  advertiseClientUrls: 'advertise-client-urls',
+  listenPeerUrls: 'listen-peer-urls',
+  initialAdvertisePeerUrls: 'initial-advertise-peer-urls',
+  initialCluster: 'initial-cluster',
+  initialClusterState: 'initial-cluster-state',
+  initialClusterToken: 'initial-cluster-token',
+  heartbeatInterval: 'heartbeat-interval',
+  electionTimeout: 'election-timeout',
+  snapshotCount: 'snapshot-count',
+  snapshotCatchUpEntries: 'snapshot-catchup-entries',
+  quotaBackendBytes: 'quota-backend-bytes',
+  maxRequestBytes: 'max-request-bytes',
+  maxTxnOps: 'max-txn-ops',
+  logLevel: 'log-level',
+};
+
+export const FLAG_HELP: Record<Key, string> = {
+  name: 'human-readable name for this member',
+  dataDir: 'path to the data directory (default "${name}.conclave")',
+  listenClientUrls: 'comma-separated URLs to listen on for client traffic',
+  advertiseClientUrls: 'comma-separated client URLs of this member to advertise to the cluster',
+  listenPeerUrls: 'comma-separated URLs to listen on for peer traffic',
+  initialAdvertisePeerUrls: "comma-separated peer URLs of this member to advertise to the rest of the cluster",
+  initialCluster: 'initial cluster configuration for bootstrapping: name=peerURL,… (default "${name}=${initial-advertise-peer-urls}")',
+  initialClusterState: "initial cluster state ('new' or 'existing')",
+  initialClusterToken: 'initial cluster token, distinguishing clusters bootstrapped with the same peer URLs',
+  heartbeatInterval: 'time (in milliseconds) of a heartbeat interval',
+  electionTimeout: 'time (in milliseconds) for an election to timeout',
+  snapshotCount: 'number of committed transactions to trigger a snapshot to disk',
+  snapshotCatchUpEntries: 'number of entries kept for slow followers after a snapshot',
+  quotaBackendBytes: 'raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)',
+  maxRequestBytes: 'maximum client request size in bytes the server will accept',
+  maxTxnOps: 'maximum number of operations permitted in a transaction',
+  logLevel: "log level: 'debug', 'info', 'warn' or 'error'",
+};
+
+/** Reads etcd's config-file format: flat `key: value` lines, `#` comments, optional quotes. */
+export function parseConfigFile(text: string, path: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.replace(/\s+#.*$/, '').trim();
+    if (line === '' || line.startsWith('#')) return;
+    const m = /^([A-Za-z0-9_-]+)\s*:\s*(.*)$/.exec(line);
+    if (m === null) throw new ConfigError(`${path}:${i + 1}: expected "key: value", got "${raw.trim()}"`);
+    let value = m[2]!.trim();
+    if (/^(['"]).*\1$/.test(value)) value = value.slice(1, -1);
+    if (value === 'null' || value === '~') return;
+    out[m[1]!] = value;
+  });
+  return out;
+}
+
+function urls(value: string, flag: string): string[] {
+  const list = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (list.length === 0) throw new ConfigError(`--${flag} must not be empty`);
+  for (const u of list) {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      throw new ConfigError(`--${flag}: "${u}" is not a valid URL`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`--${flag}: URL scheme must be http or https: ${u}`);
+    if (parsed.port === '') throw new ConfigError(`--${flag}: URL must include a port: ${u}`);
+  }
+  return list;
+}
+
+function positiveInt(value: string, flag: string, allowZero = false): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || (!allowZero && n === 0)) throw new ConfigError(`--${flag} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got "${value}"`);
+  return n;
+}
+
+function parseInitialCluster(value: string): Map<string, string[]> {
+  const members = new Map<string, string[]>();
+  for (const part of value.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--initial-cluster: expected name=URL, got "${part}"`);
+    const name = part.slice(0, eq);
+    const list = members.get(name) ?? [];
+    list.push(...urls(part.slice(eq + 1), 'initial-cluster'));
+    members.set(name, list);
+  }
+  return members;
+}
+
+/**
+ * Resolves the configuration. `flags` holds the flags given on the command line (by flag
+ * name); `env` is the process environment.
+ */
+export function resolveConfig(flags: Readonly<Record<string, string | undefined>>, env: NodeJS.ProcessEnv): ServerConfig {
+  const configFile = flags['config-file'] ?? env.CONCLAVE_CONFIG_FILE;
+  const file = configFile !== undefined ? parseConfigFile(readFileSync(configFile, 'utf8'), configFile) : {};
+  const known = new Set(Object.values(FLAG_NAMES));
+  for (const k of Object.keys(file)) if (!known.has(k)) throw new ConfigError(`${configFile}: unknown setting "${k}"`);
+
+  const raw = (key: Key): string => {
+    const flag = FLAG_NAMES[key];
+    return flags[flag] ?? env[`CONCLAVE_${flag.toUpperCase().replace(/-/g, '_')}`] ?? file[flag] ?? String(SERVER_DEFAULTS[key]);
+  };
+
+  const name = raw('name');
+  const initialAdvertisePeerUrls = urls(raw('initialAdvertisePeerUrls'), FLAG_NAMES.initialAdvertisePeerUrls);
+  const clusterSpec = raw('initialCluster') || `${name}=${initialAdvertisePeerUrls.join(`,${name}=`)}`;
+  const initialCluster = parseInitialCluster(clusterSpec);
+  const mine = initialCluster.get(name);
+  if (mine === undefined) throw new ConfigError(`couldn't find local name "${name}" in the initial cluster configuration`);
+  const advertised = [...initialAdvertisePeerUrls].sort().join(',');
+  if ([...mine].sort().join(',') !== advertised) {
+    throw new ConfigError(`--initial-cluster has ${name}=${mine.join(',')} but missing from --initial-advertise-peer-urls=${initialAdvertisePeerUrls.join(',')}`);
+  }
+
+  const state = raw('initialClusterState');
+  if (state !== 'new' && state !== 'existing') throw new ConfigError(`--initial-cluster-state must be "new" or "existing", got "${state}"`);
+  const logLevel = raw('logLevel');
+  if (logLevel !== 'debug' && logLevel !== 'info' && logLevel !== 'warn' && logLevel !== 'error') {
+    throw new ConfigError(`--log-level must be one of debug, info, warn, error; got "${logLevel}"`);
+  }
+  const heartbeatInterval = positiveInt(raw('heartbeatInterval'), FLAG_NAMES.heartbeatInterval);
+  const electionTimeout = positiveInt(raw('electionTimeout'), FLAG_NAMES.electionTimeout);
+  // etcd's rule: an election timeout must span several heartbeats, or followers campaign needlessly.
+  if (electionTimeout < 5 * heartbeatInterval) {
+    throw new ConfigError(`--election-timeout[${electionTimeout}ms] should be at least as 5 times as --heartbeat-interval[${heartbeatInterval}ms]`);
+  }
+  const quota = positiveInt(raw('quotaBackendBytes'), FLAG_NAMES.quotaBackendBytes, true);
+
+  return {
+    name,
+    dataDir: raw('dataDir') || `${name}.conclave`,
+    listenClientUrls: urls(raw('listenClientUrls'), FLAG_NAMES.listenClientUrls),
+    advertiseClientUrls: urls(raw('advertiseClientUrls'), FLAG_NAMES.advertiseClientUrls),
+    listenPeerUrls: urls(raw('listenPeerUrls'), FLAG_NAMES.listenPeerUrls),
+    initialAdvertisePeerUrls,
+    initialCluster,
+    initialClusterState: state,
+    initialClusterToken: raw('initialClusterToken'),
+    heartbeatInterval,
+    electionTimeout,
+    snapshotCount: positiveInt(raw('snapshotCount'), FLAG_NAMES.snapshotCount),
+    snapshotCatchUpEntries: positiveInt(raw('snapshotCatchUpEntries'), FLAG_NAMES.snapshotCatchUpEntries),
+    quotaBackendBytes: quota === 0 ? QUOTA_BACKEND_BYTES_DEFAULT : quota,
+    maxRequestBytes: positiveInt(raw('maxRequestBytes'), FLAG_NAMES.maxRequestBytes),
+    maxTxnOps: positiveInt(raw('maxTxnOps'), FLAG_NAMES.maxTxnOps),
+    logLevel,
+  };
+}

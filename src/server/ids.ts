@@ -1,0 +1,25 @@
+/**
+ * Member and cluster identities, derived as etcd derives them so that a restart (or a member
+ * rebuilt from the same flags) keeps its identity:
+ *   member ID  = first 8 bytes (big-endian) of SHA-1(sorted peer URLs joined, + cluster token)
+ *   cluster ID = first 8 bytes of SHA-1(the member IDs, sorted, each 8 bytes big-endian)
+ * IDs are 64-bit; they travel as lower-case hex strings inside Conclave and as uint64 on etcd's wire.
+ */
+import { createHash } from 'node:crypto';
+
+export function memberId(peerUrls: readonly string[], clusterToken: string): string {
+  const h = createHash('sha1').update([...peerUrls].sort().join('') + clusterToken).digest();
+  return h.subarray(0, 8).toString('hex');
+}
+
+export function clusterId(memberIds: readonly string[]): string {
+  const sorted = [...memberIds].map((id) => BigInt(`0x${id}`)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const buf = Buffer.alloc(8 * sorted.length);
+  sorted.forEach((id, i) => buf.writeBigUInt64BE(id, 8 * i));
+  return createHash('sha1').update(buf).digest().subarray(0, 8).toString('hex');
+}
+
+/** Hex id → the unsigned 64-bit decimal string etcd's JSON and protobuf Long conversions use. */
+export function idToDecimal(id: string): string {
+  return BigInt(`0x${id}`).toString(10);
+}
