@@ -1,0 +1,198 @@
+/**
+ * Drives a Raft state machine in a real process: the tick timer, and the Ready loop
+ *   send messages → persist (one sync per batch) → send after-persist messages → apply → advance.
+ *
+ * While a batch is being synced, the event loop keeps stepping messages and accepting
+ * proposals into Raft; they come out together in the next Ready, so one fsync covers every
+ * request that arrived during the previous one (group commit without a timer).
+ */
+import { assert } from '../raft/assert.ts';
+import { Raft, type RaftConfig, type RaftStatus } from '../raft/raft.ts';
+import { MemoryStorage } from '../raft/storage.ts';
+import type { ConfChange, Entry, HardState, Message, NodeId, Outcome, ReadState, Snapshot, SoftState } from '../raft/types.ts';
+
+/** Where a member's Raft state becomes durable (the WAL and snapshot files). */
+export interface DurableLog {
+  /** Persists one Ready's snapshot, entries and hard state with a single sync; resolves after it. */
+  save(hardState: HardState | null, entries: readonly Entry[], snapshot: Snapshot | null): Promise<void>;
+  /** Records a snapshot the member took of its own state, so the log before it can be released. */
+  saveSnapshot(snapshot: Snapshot): Promise<void>;
+}
+
+/** The replicated state machine, as the driver sees it. */
+export interface StateMachine {
+  /** Replaces the whole state with the snapshot received from the leader. */
+  installSnapshot(snapshot: Snapshot): Promise<void>;
+  /** Applies committed entries in order (exactly once, by index). */
+  apply(entries: readonly Entry[]): void;
+  /** Makes everything applied so far durable (before the log that produced it is released). */
+  sync(): Promise<void>;
+}
+
+export interface Outbox {
+  send(messages: readonly Message[]): void;
+}
+
+export interface RaftDriverOptions {
+  readonly raft: Omit<RaftConfig, 'storage'>;
+  readonly storage: MemoryStorage;
+  readonly durable: DurableLog;
+  readonly stateMachine: StateMachine;
+  readonly outbox: Outbox;
+  readonly tickMs: number;
+  /** Take a snapshot (and release the log) every this many applied entries. */
+  readonly snapshotCount: number;
+  /** Entries kept behind a snapshot, so slightly lagging followers need no snapshot. */
+  readonly snapshotCatchUpEntries: number;
+  readonly onSoftState?: (s: SoftState) => void;
+  readonly onReadStates?: (r: readonly ReadState[]) => void;
+  readonly onApplied?: (index: number) => void;
+  readonly onFatal: (e: unknown) => void;
+}
+
+export class RaftDriver {
+  readonly raft: Raft;
+  private readonly storage: MemoryStorage;
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private scheduled = false;
+  private stopped = false;
+  private appliedIndex: number;
+  private snapshotIndex: number;
+  private idle: (() => void)[] = [];
+
+  constructor(private readonly opts: RaftDriverOptions) {
+    this.storage = opts.storage;
+    this.raft = new Raft({ ...opts.raft, storage: opts.storage });
+    this.appliedIndex = this.raft.status().applied;
+    this.snapshotIndex = opts.storage.snapshot().metadata.index;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.raft.tick();
+      this.kick();
+    }, this.opts.tickMs);
+    this.kick();
+  }
+
+  /** Stops ticking and waits for the batch in progress to finish. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    if (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+
+  step(m: Message): void {
+    if (this.stopped) return;
+    this.raft.step(m);
+    this.kick();
+  }
+
+  propose(data: readonly Uint8Array[]): Outcome {
+    const outcome = this.raft.propose(data);
+    this.kick();
+    return outcome;
+  }
+
+  proposeConfChange(cc: ConfChange): Outcome {
+    const outcome = this.raft.proposeConfChange(cc);
+    this.kick();
+    return outcome;
+  }
+
+  readIndex(context: Uint8Array): Outcome {
+    const outcome = this.raft.readIndex(context);
+    this.kick();
+    return outcome;
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.raft.transferLeadership(to);
+    this.kick();
+  }
+
+  reportUnreachable(id: NodeId): void {
+    this.raft.reportUnreachable(id);
+  }
+
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    this.raft.reportSnapshot(id, ok);
+    this.kick();
+  }
+
+  status(): RaftStatus {
+    return this.raft.status();
+  }
+
+  applied(): number {
+    return this.appliedIndex;
+  }
+
+  /** Schedules the Ready loop (once per event-loop turn, however many inputs arrived). */
+  kick(): void {
+    if (this.scheduled || this.running || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.loop();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (!this.stopped && this.raft.hasReady()) await this.handleReady();
+    } catch (e) {
+      this.stopped = true;
+      if (this.timer !== null) clearInterval(this.timer);
+      this.opts.onFatal(e);
+    } finally {
+      this.running = false;
+      for (const resolve of this.idle.splice(0)) resolve();
+    }
+  }
+
+  private async handleReady(): Promise<void> {
+    const rd = this.raft.ready();
+    if (rd.softState !== null) this.opts.onSoftState?.(rd.softState);
+    // The leader's appends carry their own entries: they may leave while we persist.
+    this.opts.outbox.send(rd.messages);
+    if (rd.mustSync) await this.opts.durable.save(rd.hardState, rd.entries, rd.snapshot);
+    if (rd.snapshot !== null) this.storage.applySnapshot(rd.snapshot);
+    this.storage.append(rd.entries);
+    if (rd.hardState !== null) this.storage.setHardState(rd.hardState);
+    // Votes and acknowledgements promise durable state: only now may they leave.
+    this.opts.outbox.send(rd.messagesAfterPersist);
+
+    if (rd.snapshot !== null) {
+      await this.opts.stateMachine.installSnapshot(rd.snapshot);
+      this.appliedIndex = rd.snapshot.metadata.index;
+      this.snapshotIndex = rd.snapshot.metadata.index;
+    }
+    if (rd.committedEntries.length > 0) {
+      const first = rd.committedEntries[0]!.index;
+      assert(first <= this.appliedIndex + 1, `raft driver: committed entry ${first} leaves a gap after applied ${this.appliedIndex}`);
+      this.opts.stateMachine.apply(rd.committedEntries);
+      this.appliedIndex = Math.max(this.appliedIndex, rd.committedEntries[rd.committedEntries.length - 1]!.index);
+    }
+    if (rd.readStates.length > 0) this.opts.onReadStates?.(rd.readStates);
+    this.raft.advance(rd);
+    if (rd.committedEntries.length > 0 || rd.snapshot !== null) this.opts.onApplied?.(this.appliedIndex);
+    if (this.appliedIndex - this.snapshotIndex >= this.opts.snapshotCount) await this.takeSnapshot();
+  }
+
+  /** Snapshots the applied state and releases the log before it (keeping some for followers). */
+  private async takeSnapshot(): Promise<void> {
+    const index = this.appliedIndex;
+    // The state machine may lag the WAL on disk; it must not once the WAL is released.
+    await this.opts.stateMachine.sync();
+    const snapshot = this.storage.createSnapshot(index, this.raft.status().confState, new Uint8Array(0));
+    await this.opts.durable.saveSnapshot(snapshot);
+    this.snapshotIndex = index;
+    const compactTo = index - this.opts.snapshotCatchUpEntries;
+    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
+  }
+}
