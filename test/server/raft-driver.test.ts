@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RaftDriver, type DurableLog, type StateMachine } from '../../src/server/raft-driver.ts';
+import { MemoryStorage, bootstrapStorage } from '../../src/raft/storage.ts';
+import { EntryKind, type Entry, type HardState, type Message, type Snapshot } from '../../src/raft/types.ts';
+
+/** Durable log kept in memory; each save resolves on a later turn, as an fsync would. */
+class MemoryDurableLog implements DurableLog {
+  saves = 0;
+  snapshots: Snapshot[] = [];
+  async save(_h: HardState | null, _e: readonly Entry[], _s: Snapshot | null): Promise<void> {
+    this.saves++;
+    await new Promise((r) => setImmediate(r));
+  }
+  async saveSnapshot(s: Snapshot): Promise<void> {
+    this.snapshots.push(s);
+  }
+}
+
+class Recorder implements StateMachine {
+  applied: string[] = [];
+  installs = 0;
+  async installSnapshot(): Promise<void> {
+    this.installs++;
+  }
+  apply(entries: readonly Entry[]): void {
+    for (const e of entries) if (e.kind === EntryKind.Normal && e.data.byteLength > 0) this.applied.push(Buffer.from(e.data).toString());
+  }
+  async sync(): Promise<void> {}
+}
+
+function cluster(ids: string[], snapshotCount = 1000) {
+  const drivers = new Map<string, RaftDriver>();
+  const machines = new Map<string, Recorder>();
+  const logs = new Map<string, MemoryDurableLog>();
+  let seed = 1;
+  for (const id of ids) {
+    const storage = new MemoryStorage();
+    bootstrapStorage(storage, ids);
+    const machine = new Recorder();
+    const durable = new MemoryDurableLog();
+    const s = seed++;
+    let x = s;
+    const driver = new RaftDriver({
+      raft: { id, electionTick: 10, heartbeatTick: 1, random: () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) },
+      storage,
+      durable,
+      stateMachine: machine,
+      outbox: {
+        send: (msgs: readonly Message[]) => {
+          for (const m of msgs) setImmediate(() => drivers.get(m.to)?.step(m));
+        },
+      },
+      tickMs: 5,
+      snapshotCount,
+      snapshotCatchUpEntries: 5,
+      onFatal: (e) => {
+        throw e;
+      },
+    });
+    drivers.set(id, driver);
+    machines.set(id, machine);
+    logs.set(id, durable);
+  }
+  return { drivers, machines, logs };
+}
+
+async function until(pred: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+test('three drivers elect a leader, replicate, and batch many proposals per sync', async () => {
+  const { drivers, machines, logs } = cluster(['a', 'b', 'c']);
+  for (const d of drivers.values()) d.start();
+  try {
+    await until(() => [...drivers.values()].some((d) => d.status().role === 'leader'));
+    const leader = [...drivers.values()].find((d) => d.status().role === 'leader')!;
+    const before = logs.get(leader.raft.id)!.saves;
+    for (let i = 0; i < 500; i++) assert.deepEqual(leader.propose([Buffer.from(`v${i}`)]), { ok: true });
+    await until(() => [...machines.values()].every((m) => m.applied.length === 500));
+    for (const m of machines.values()) assert.deepEqual(m.applied, Array.from({ length: 500 }, (_, i) => `v${i}`));
+    const syncs = logs.get(leader.raft.id)!.saves - before;
+    assert.ok(syncs < 50, `500 proposals took ${syncs} syncs on the leader`);
+  } finally {
+    for (const d of drivers.values()) await d.stop();
+  }
+});
+
+test('snapshots are taken every snapshotCount entries and the log is compacted behind them', async () => {
+  const { drivers, logs } = cluster(['a'], 100);
+  const d = drivers.get('a')!;
+  d.start();
+  try {
+    await until(() => d.status().role === 'leader');
+    for (let wave = 1; wave <= 3; wave++) {
+      for (let i = 0; i < 120; i++) d.propose([Buffer.from(`v${wave}-${i}`)]);
+      await until(() => d.applied() >= wave * 120);
+    }
+    assert.ok(logs.get('a')!.snapshots.length >= 2);
+    const last = logs.get('a')!.snapshots.at(-1)!;
+    assert.ok(last.metadata.index >= 200);
+    assert.deepEqual(last.metadata.confState.voters, ['a']);
+  } finally {
+    await d.stop();
+  }
+});
