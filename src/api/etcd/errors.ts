@@ -1,0 +1,59 @@
+/**
+ * etcd's gRPC status codes and exact message texts for every server condition. Clients map
+ * errors back to types by the text (etcd's errStringToError), so the wording is protocol.
+ */
+import type { ServerErrorCode } from '../../server/errors.ts';
+
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+export type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
+
+export interface EtcdError {
+  readonly status: GrpcStatus;
+  readonly message: string;
+}
+
+const S = GrpcStatus;
+
+export const ETCD_ERRORS: Record<ServerErrorCode, EtcdError> = {
+  NO_LEADER: { status: S.UNAVAILABLE, message: 'etcdserver: no leader' },
+  NOT_LEADER: { status: S.FAILED_PRECONDITION, message: 'etcdserver: not leader' },
+  LEADER_CHANGED: { status: S.UNAVAILABLE, message: 'etcdserver: leader changed' },
+  TIMEOUT: { status: S.UNAVAILABLE, message: 'etcdserver: request timed out' },
+  TIMEOUT_LEADER_FAIL: { status: S.UNAVAILABLE, message: 'etcdserver: request timed out, possibly due to previous leader failure' },
+  PROPOSAL_DROPPED: { status: S.UNAVAILABLE, message: 'etcdserver: request timed out' },
+  TOO_MANY_REQUESTS: { status: S.RESOURCE_EXHAUSTED, message: 'etcdserver: too many requests' },
+  STOPPED: { status: S.UNAVAILABLE, message: 'etcdserver: server stopped' },
+  REQUEST_TOO_LARGE: { status: S.INVALID_ARGUMENT, message: 'etcdserver: request is too large' },
+  KEY_EMPTY: { status: S.INVALID_ARGUMENT, message: 'etcdserver: key is not provided' },
+  TOO_MANY_OPS: { status: S.INVALID_ARGUMENT, message: 'etcdserver: too many operations in txn request' },
+  DUPLICATE_KEY: { status: S.INVALID_ARGUMENT, message: 'etcdserver: duplicate key given in txn request' },
+  KEY_NOT_FOUND: { status: S.INVALID_ARGUMENT, message: 'etcdserver: key not found' },
+  VALUE_PROVIDED: { status: S.INVALID_ARGUMENT, message: 'etcdserver: value is provided' },
+  LEASE_PROVIDED: { status: S.INVALID_ARGUMENT, message: 'etcdserver: lease is provided' },
+  COMPACTED: { status: S.OUT_OF_RANGE, message: 'etcdserver: mvcc: required revision has been compacted' },
+  FUTURE_REVISION: { status: S.OUT_OF_RANGE, message: 'etcdserver: mvcc: required revision is a future revision' },
+  NO_SPACE: { status: S.RESOURCE_EXHAUSTED, message: 'etcdserver: mvcc: database space exceeded' },
+  LEASE_NOT_FOUND: { status: S.NOT_FOUND, message: 'etcdserver: requested lease not found' },
+  CORRUPT: { status: S.DATA_LOSS, message: 'etcdserver: corrupt cluster' },
+  NOT_CAPABLE: { status: S.UNAVAILABLE, message: 'etcdserver: not capable' },
+  LEARNER_NOT_SUPPORTED: { status: S.UNAVAILABLE, message: 'etcdserver: rpc not supported for learner' },
+  INVALID_ARGUMENT: { status: S.INVALID_ARGUMENT, message: 'etcdserver: invalid argument' },
+};
