@@ -1,0 +1,149 @@
+/**
+ * The LMDB side of the store: one environment (the store directory) with the `kv` and `meta`
+ * databases described in codec.ts. Writes happen only inside `write()`, a synchronous LMDB write
+ * transaction that commits when the callback returns and aborts when it throws. Commits are not
+ * fsynced (`noSync`): the WAL upstream is the source of truth, and `sync()` flushes on demand.
+ */
+import { open } from 'lmdb';
+import type { Database, RangeOptions, RootDatabase, Transaction } from 'lmdb';
+import { assert } from './assert.ts';
+
+/** An explicit LMDB read transaction: a consistent point-in-time view until `done()`. */
+export interface ReadSnapshot {
+  done(): void;
+}
+
+export interface RangeEntry {
+  readonly key: Buffer;
+  readonly value: Buffer;
+}
+
+interface RootWithSync {
+  sync(callback: (error?: unknown) => void): void;
+}
+
+export class Backend {
+  private readonly root: RootDatabase<Buffer, Buffer>;
+  private readonly kvDb: Database<Buffer, Buffer>;
+  private readonly metaDb: Database<Buffer, Buffer>;
+  private inWrite = false;
+  private closed = false;
+
+  private constructor(readonly dir: string) {
+    this.root = open<Buffer, Buffer>({
+      path: dir,
+      noSync: true,
+      maxDbs: 4,
+      cache: false,
+      compression: false,
+      encoding: 'binary',
+      keyEncoding: 'binary',
+      noMemInit: true,
+    });
+    this.kvDb = this.root.openDB<Buffer, Buffer>({ name: 'kv', encoding: 'binary', keyEncoding: 'binary', cache: false, compression: false });
+    this.metaDb = this.root.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary', cache: false, compression: false });
+  }
+
+  static open(dir: string): Backend {
+    return new Backend(dir);
+  }
+
+  get writing(): boolean {
+    return this.inWrite;
+  }
+
+  /** Runs fn in one LMDB write transaction; commits on return, aborts (and rethrows) on throw. */
+  write<T>(fn: () => T): T {
+    assert(!this.closed, 'write on a closed backend');
+    assert(!this.inWrite, 'nested backend write transaction');
+    this.inWrite = true;
+    try {
+      return this.root.transactionSync(fn);
+    } finally {
+      this.inWrite = false;
+    }
+  }
+
+  /**
+   * The record at a revision key, as LMDB's reusable buffer: valid only until the next read.
+   * Inside write() it sees that transaction's own writes.
+   */
+  kvGetFast(key: Buffer): Buffer | undefined {
+    return this.kvDb.getBinaryFast(key);
+  }
+
+  kvPut(key: Buffer, value: Buffer): void {
+    assert(this.inWrite, 'kv put outside a write transaction');
+    this.kvDb.putSync(key, value);
+  }
+
+  kvRemove(key: Buffer): boolean {
+    assert(this.inWrite, 'kv remove outside a write transaction');
+    return this.kvDb.removeSync(key);
+  }
+
+  /** kv entries with start ≤ key < end (end undefined: to the last), in key order. */
+  kvRange(options: { start?: Buffer; end?: Buffer; limit?: number; exclusiveStart?: boolean; snapshot?: ReadSnapshot }): Iterable<RangeEntry> {
+    return this.range(this.kvDb, options);
+  }
+
+  metaRange(options: { start?: Buffer; end?: Buffer; limit?: number; exclusiveStart?: boolean; snapshot?: ReadSnapshot }): Iterable<RangeEntry> {
+    return this.range(this.metaDb, options);
+  }
+
+  private range(
+    db: Database<Buffer, Buffer>,
+    options: { start?: Buffer; end?: Buffer; limit?: number; exclusiveStart?: boolean; snapshot?: ReadSnapshot },
+  ): Iterable<RangeEntry> {
+    const o: RangeOptions = {};
+    if (options.start !== undefined) o.start = options.start;
+    if (options.end !== undefined) o.end = options.end;
+    if (options.limit !== undefined) o.limit = options.limit;
+    if (options.exclusiveStart === true) o.exclusiveStart = true;
+    if (options.snapshot !== undefined) o.transaction = options.snapshot as Transaction;
+    return db.getRange(o) as Iterable<RangeEntry>;
+  }
+
+  metaGet(key: string): Buffer | undefined {
+    return this.metaDb.getBinary(Buffer.from(key, 'utf8'));
+  }
+
+  metaGetRaw(key: Buffer): Buffer | undefined {
+    return this.metaDb.getBinary(key);
+  }
+
+  metaPut(key: string | Buffer, value: Buffer): void {
+    assert(this.inWrite, 'meta put outside a write transaction');
+    this.metaDb.putSync(typeof key === 'string' ? Buffer.from(key, 'utf8') : key, value);
+  }
+
+  metaRemove(key: string | Buffer): boolean {
+    assert(this.inWrite, 'meta remove outside a write transaction');
+    return this.metaDb.removeSync(typeof key === 'string' ? Buffer.from(key, 'utf8') : key);
+  }
+
+  /** Pins the current committed state for reads that span event-loop turns. Call done() after. */
+  snapshot(): ReadSnapshot {
+    return this.root.useReadTransaction();
+  }
+
+  kvEntryCount(): number {
+    const stats = this.kvDb.getStats() as { entryCount?: number };
+    assert(typeof stats.entryCount === 'number', 'LMDB stats without entryCount');
+    return stats.entryCount;
+  }
+
+  /** Forces everything committed so far to stable storage. */
+  sync(): Promise<void> {
+    const root = this.root as unknown as RootWithSync;
+    return new Promise((resolve, reject) => {
+      root.sync((error?: unknown) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.root.close();
+  }
+}

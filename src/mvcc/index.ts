@@ -1,0 +1,9 @@
+/** Public surface of the MVCC store. */
+export { MvccStore } from './store.ts';
+export type { ApplyResult, MetaEntry, MetaReader, MetaWriter, StoreOptions, StoreStats, WriteResult, WriteTxn } from './store.ts';
+export * from './errors.ts';
+export * from './types.ts';
+export { defaultMvccLimits, resolveLimits } from './limits.ts';
+export type { MvccLimits } from './limits.ts';
+export { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnRequest, isTxnReadonly } from './txn-check.ts';
+export { MvccAssertionError } from './assert.ts';
