@@ -26,6 +26,19 @@
  * string: a Map needs a value-equal key, and hex order equals byte order, so sorting hex sorts keys
  * exactly as the store does. Keys given to attach() are not retained (their hex is), so the caller
  * may reuse its buffers.
+ *
+ * How a member drives it (the lessor itself does none of this):
+ *  - apply LeaseGrant / LeaseRevoke / LeaseCheckpoint entries with grant / revoke / checkpoint; on
+ *    revoke, delete the returned keys in the same revision and write transaction;
+ *  - the store calls attach / detach as puts and deletes change keys' leases;
+ *  - on applying the first (empty) entry of its own term as leader: promote(now, electionTimeoutMs);
+ *    on losing leadership: demote();
+ *  - while leader, every leaseExpiryCheckIntervalMs: propose a revoke for each id of
+ *    expired(now, revokeBatchMax(limits)), and propose checkpointsDue(now, checkpointCallMax(limits))
+ *    in batches of limits.checkpointBatchMax;
+ *  - keep-alives call renew(); when it answers clearCheckpoint, propose checkpoint(id, 0);
+ *  - persist serialize() with the store's snapshot; on startup restore() it, then attach every key
+ *    the store holds with a lease, before applying further entries.
  */
 import { IndexedMinHeap, NOT_IN_HEAP } from './heap.ts';
 import { decodeLessorState, encodeLessorState, type PersistedLease } from './codec.ts';
