@@ -62,9 +62,11 @@
  * which can only hit the end of the log, or from the disk losing data it once held. The first
  * bad record in the newest segment is taken as a torn tail, cut off and its bytes zeroed, when
  * (a) zeros stand where its header should be (preallocated space, or a write never reached the
- * disk), or (b) nothing after it continues the chain from it, or (c) it spans a whole 512-byte
- * sector of zeros (a write the disk completed only in part). Anything else, and any bad record in
- * an older segment, is corruption: open fails with WalCorruptError naming the file and offset.
+ * disk), or (b) nothing after it continues the chain from it, or (c) a whole 512-byte sector of
+ * zeros lies between it and the record that does continue the chain (a multi-sector write the
+ * disk completed only in part). Anything else, and any bad record in an older segment, is
+ * corruption: open fails with WalCorruptError naming the file and offset. A bad first record is
+ * always corruption: it was synced before the segment got its name.
  * Zeros are read as "never written" on purpose; a disk that zeroes a sector of old data in the
  * newest segment therefore loses that tail silently, the same trade etcd makes.
  */
