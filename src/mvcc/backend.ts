@@ -32,6 +32,8 @@ export class Backend {
   private constructor(readonly dir: string) {
     this.root = open<Buffer, Buffer>({
       path: dir,
+      // The store is a directory even when its name has a dot (lmdb-js would take that as a file name).
+      noSubdir: false,
       noSync: true,
       maxDbs: 4,
       cache: false,

@@ -13,16 +13,14 @@ import { decodeRevKey, encodeU64, metaKeys, recordKeyString, revKey } from './co
 import type { MvccLimits } from './limits.ts';
 import type { TreeIndex } from './tree-index.ts';
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 export class Compactor {
   private target = -1;
   private cursor: Buffer | undefined;
   private dirty = false;
   private stopped = false;
   private running: Promise<void> | null = null;
+  /** Ends the pause between batches early (on stop). */
+  private wake: (() => void) | null = null;
   /** Records freed since the store opened (for stats and tests). */
   freed = 0;
 
@@ -48,7 +46,20 @@ export class Compactor {
   /** Stops after the current batch; the pass resumes on the next open. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wake?.();
     await this.idle();
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
   }
 
   private start(): void {
@@ -65,7 +76,7 @@ export class Compactor {
         this.dirty = false;
         return;
       }
-      await sleep(this.limits.compactionSleepIntervalMs);
+      await this.pause(this.limits.compactionSleepIntervalMs);
     }
   }
 

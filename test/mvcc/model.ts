@@ -10,6 +10,7 @@ import type {
   DeleteRangeRequest,
   DeleteRangeResponse,
   KeyValue,
+  MvccRequest,
   PutRequest,
   PutResponse,
   RangeRequest,
@@ -40,17 +41,39 @@ function inRange(k: string, key: Uint8Array, end: Uint8Array | undefined): boole
 }
 
 export class Model {
-  recs: Rec[] = [];
+  readonly recs: Rec[] = [];
   currentRev = 1;
   compactRev = -1;
+  /** State after every record (a cache: reads at the newest revision are the common case). */
+  private latest = new Map<string, KeyValue>();
+
+  push(r: Rec): void {
+    this.recs.push(r);
+    if (r.kv === null) this.latest.delete(r.key);
+    else this.latest.set(r.key, r.kv);
+  }
+
+  truncate(len: number): void {
+    this.recs.length = len;
+    this.latest = new Map();
+    for (const r of this.recs) {
+      if (r.kv === null) this.latest.delete(r.key);
+      else this.latest.set(r.key, r.kv);
+    }
+  }
 
   /** key → kv live at rev (keys sorted). */
   stateAt(rev: number): Map<string, KeyValue> {
-    const m = new Map<string, KeyValue>();
-    for (const r of this.recs) {
-      if (r.main > rev) break;
-      if (r.kv === null) m.delete(r.key);
-      else m.set(r.key, r.kv);
+    let m: Map<string, KeyValue>;
+    if (this.recs.length === 0 || this.recs[this.recs.length - 1]!.main <= rev) {
+      m = this.latest;
+    } else {
+      m = new Map<string, KeyValue>();
+      for (const r of this.recs) {
+        if (r.main > rev) break;
+        if (r.kv === null) m.delete(r.key);
+        else m.set(r.key, r.kv);
+      }
     }
     return new Map([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
@@ -83,6 +106,26 @@ export class Model {
     return res;
   }
 
+  /** Applies one Raft-log request the way MvccStore.apply does; errors become {error}. */
+  apply(req: MvccRequest): unknown {
+    try {
+      switch (req.op) {
+        case 'range':
+          return this.range(req.request);
+        case 'put':
+          return this.put(req.request);
+        case 'deleteRange':
+          return this.deleteRange(req.request);
+        case 'txn':
+          return this.txn(req.request);
+        case 'compact':
+          return this.compact(req.revision);
+      }
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+  }
+
   compact(rev: number): { revision: number } {
     if (rev <= this.compactRev) throw new CompactedError();
     if (rev > this.currentRev) throw new FutureRevisionError();
@@ -113,7 +156,7 @@ class ModelTxn {
   }
 
   private abort(): void {
-    this.m.recs.length = this.startLen;
+    this.m.truncate(this.startLen);
     this.n = 0;
   }
 
@@ -176,7 +219,7 @@ class ModelTxn {
       version: prev ? prev.version + 1 : 1,
       lease,
     };
-    this.m.recs.push({ main, sub: this.n++, key: ks(key), kv });
+    this.m.push({ main, sub: this.n++, key: ks(key), kv });
     return main;
   }
 
@@ -192,7 +235,7 @@ class ModelTxn {
     const victims = this.live(r.key, r.rangeEnd, this.view);
     const prevKvs = r.prevKv ? victims : [];
     const main = this.begin + 1;
-    for (const kv of victims) this.m.recs.push({ main, sub: this.n++, key: ks(kv.key), kv: null });
+    for (const kv of victims) this.m.push({ main, sub: this.n++, key: ks(kv.key), kv: null });
     return { revision: victims.length > 0 || this.n > 0 ? main : this.begin, deleted: victims.length, prevKvs };
   }
 

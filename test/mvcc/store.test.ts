@@ -331,3 +331,19 @@ test('apply(): exactly once by Raft index; failures still record the index', () 
     assert.equal(s.consistentIndex(), 9);
     assert.equal(s.revision, 2);
   }));
+
+test('a store directory whose name has a dot is still a directory', async () => {
+  const t = tempDir();
+  try {
+    const dir = `${t.dir}/member.conclave`;
+    const s = await MvccStore.open(dir);
+    s.put({ key: b('a'), value: b('1') });
+    await s.sync();
+    await s.close();
+    const again = await MvccStore.open(dir);
+    assert.equal(again.range({ key: b('a') }).count, 1);
+    await again.close();
+  } finally {
+    t.cleanup();
+  }
+});
