@@ -152,17 +152,23 @@ export class MemoryStorage implements LogStorage {
 
 /**
  * Prepares an empty storage for a member of a new cluster: entries 1…n (term 1) add each
- * initial voter, already committed. Every founding member must be given the same list.
+ * initial voter, already committed, with `contexts` (if given) as each change's context.
+ * Every founding member must be given the same voters and contexts. Returns the entries.
  */
-export function bootstrapStorage(storage: MemoryStorage, voters: readonly NodeId[]): void {
+export function bootstrapStorage(
+  storage: MemoryStorage,
+  voters: readonly NodeId[],
+  contexts: ReadonlyMap<NodeId, Uint8Array> = new Map(),
+): readonly Entry[] {
   assert(storage.lastIndex() === 0, 'raft storage: bootstrap of a non-empty log');
   assert(voters.length > 0 && new Set(voters).size === voters.length, 'raft storage: bootstrap needs distinct voters');
   const entries = [...voters].sort().map((nodeId, i): Entry => ({
     term: 1,
     index: i + 1,
     kind: EntryKind.ConfChange,
-    data: encodeConfChange({ transition: 'auto', changes: [{ type: 'addVoter', nodeId }], context: new Uint8Array(0) }),
+    data: encodeConfChange({ transition: 'auto', changes: [{ type: 'addVoter', nodeId }], context: contexts.get(nodeId) ?? new Uint8Array(0) }),
   }));
   storage.append(entries);
   storage.setHardState({ term: 1, vote: NONE, commit: entries.length });
+  return entries;
 }

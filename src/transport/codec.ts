@@ -9,6 +9,9 @@
  * between Conclave members of the same version.
  */
 import type { ConfState, Entry, EntryKind, Message, NodeId, Snapshot } from '../raft/types.ts';
+import { CodecError, Reader, Writer } from '../util/binary.ts';
+
+export { CodecError, Reader, Writer };
 
 const TYPES = [
   'app',
@@ -24,127 +27,6 @@ const TYPES = [
   'timeoutNow',
   'transferLeader',
 ] as const satisfies readonly Message['type'][];
-
-export class CodecError extends Error {
-  readonly code = 'TRANSPORT_BAD_MESSAGE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'CodecError';
-  }
-}
-
-const utf8 = new TextEncoder();
-const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-export class Writer {
-  private buf: Uint8Array;
-  private at = 0;
-
-  constructor(initial = 256) {
-    this.buf = new Uint8Array(initial);
-  }
-
-  private room(n: number): void {
-    if (this.at + n <= this.buf.byteLength) return;
-    let size = this.buf.byteLength * 2;
-    while (size < this.at + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.at));
-    this.buf = next;
-  }
-
-  u8(v: number): void {
-    this.room(1);
-    this.buf[this.at++] = v;
-  }
-
-  uint(v: number): void {
-    this.room(8);
-    while (v >= 0x80) {
-      this.buf[this.at++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.at++] = v;
-  }
-
-  bool(v: boolean): void {
-    this.u8(v ? 1 : 0);
-  }
-
-  bytes(v: Uint8Array): void {
-    this.uint(v.byteLength);
-    this.room(v.byteLength);
-    this.buf.set(v, this.at);
-    this.at += v.byteLength;
-  }
-
-  string(v: string): void {
-    this.bytes(utf8.encode(v));
-  }
-
-  strings(v: readonly string[]): void {
-    this.uint(v.length);
-    for (const s of v) this.string(s);
-  }
-
-  finish(): Uint8Array {
-    return this.buf.subarray(0, this.at);
-  }
-}
-
-export class Reader {
-  private at = 0;
-  constructor(private readonly buf: Uint8Array) {}
-
-  private need(n: number): void {
-    if (this.at + n > this.buf.byteLength) throw new CodecError('truncated message');
-  }
-
-  u8(): number {
-    this.need(1);
-    return this.buf[this.at++]!;
-  }
-
-  uint(): number {
-    let result = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      const b = this.u8();
-      result += (b & 0x7f) * scale;
-      if ((b & 0x80) === 0) return result;
-      scale *= 0x80;
-    }
-    throw new CodecError('varint too long');
-  }
-
-  bool(): boolean {
-    return this.u8() !== 0;
-  }
-
-  bytes(): Uint8Array {
-    const n = this.uint();
-    this.need(n);
-    // A copy, as a plain Uint8Array: the source may be a socket buffer (Buffer.slice would alias it).
-    const out = new Uint8Array(this.buf.subarray(this.at, this.at + n));
-    this.at += n;
-    return out;
-  }
-
-  string(): string {
-    return fromUtf8.decode(this.bytes());
-  }
-
-  strings(): string[] {
-    const n = this.uint();
-    const out: string[] = [];
-    for (let i = 0; i < n; i++) out.push(this.string());
-    return out;
-  }
-
-  done(): void {
-    if (this.at !== this.buf.byteLength) throw new CodecError('trailing bytes after message');
-  }
-}
 
 function writeEntries(w: Writer, entries: readonly Entry[]): void {
   w.uint(entries.length);

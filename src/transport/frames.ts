@@ -10,7 +10,7 @@
  *   SNAP_END     the body is complete
  *   SNAP_RESULT  u8 ok · error text: the receiver installed the snapshot, or why not
  */
-import { CodecError, Reader, Writer } from './codec.ts';
+import { CodecError, Reader, Writer } from '../util/binary.ts';
 
 export const FrameKind = { Hello: 1, Message: 2, Reject: 3, SnapChunk: 4, SnapEnd: 5, SnapResult: 6 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];

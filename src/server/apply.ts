@@ -1,0 +1,123 @@
+/**
+ * The apply step: committed entries become changes to the store, exactly once, in log order.
+ * A request's outcome goes back to the member that proposed it (its waiter), and every member
+ * computes the same outcome, because every input is in the entry or in the replicated state.
+ *
+ * Membership changes update the member records in the same store transaction that records
+ * the entry's index, so a restart never sees one without the other.
+ */
+import { decodeConfChange } from '../raft/confchange.ts';
+import { EntryKind, type ConfChange, type Entry, type Snapshot } from '../raft/types.ts';
+import { MvccError, type MvccResponse, type MvccStore } from '../mvcc/index.ts';
+import type { StateMachine } from './raft-driver.ts';
+import { decodeEnvelope, type InternalRequest } from './request-codec.ts';
+import { serverError, type ServerError, type ServerErrorCode } from './errors.ts';
+import { decodeMemberContext, deleteMember, readMember, writeMember } from './members.ts';
+
+export type ApplyOutcome =
+  | { readonly ok: true; readonly response: MvccResponse | null }
+  | { readonly ok: false; readonly error: ServerError };
+
+const MVCC_TO_SERVER: Record<string, ServerErrorCode> = {
+  MVCC_COMPACTED: 'COMPACTED',
+  MVCC_FUTURE_REVISION: 'FUTURE_REVISION',
+  MVCC_KEY_NOT_FOUND: 'KEY_NOT_FOUND',
+  MVCC_DUPLICATE_KEY: 'DUPLICATE_KEY',
+  MVCC_TOO_MANY_OPS: 'TOO_MANY_OPS',
+  MVCC_EMPTY_KEY: 'KEY_EMPTY',
+  MVCC_VALUE_PROVIDED: 'VALUE_PROVIDED',
+  MVCC_LEASE_PROVIDED: 'LEASE_PROVIDED',
+  MVCC_LEASE_NOT_FOUND: 'LEASE_NOT_FOUND',
+  MVCC_KEY_TOO_LARGE: 'REQUEST_TOO_LARGE',
+  MVCC_VALUE_TOO_LARGE: 'REQUEST_TOO_LARGE',
+};
+
+/** An expected store failure as the server's condition; anything else is a bug and rethrown. */
+export function fromMvccError(e: unknown): ServerError {
+  if (!(e instanceof MvccError)) throw e;
+  return serverError(MVCC_TO_SERVER[e.code] ?? 'INVALID_ARGUMENT', undefined, e);
+}
+
+export interface ApplyHooks {
+  /** A request this member proposed was applied. */
+  onResult(requestId: number, outcome: ApplyOutcome): void;
+  /** A membership change was applied (after the member records were updated). */
+  onConfChange(cc: ConfChange): void;
+  /** Replace the store with the snapshot received for `snapshot` (see Member). */
+  installSnapshot(snapshot: Snapshot): Promise<void>;
+}
+
+export class ApplyMachine implements StateMachine {
+  constructor(
+    private readonly store: () => MvccStore,
+    private readonly memberId: string,
+    private readonly hooks: ApplyHooks,
+  ) {}
+
+  installSnapshot(snapshot: Snapshot): Promise<void> {
+    return this.hooks.installSnapshot(snapshot);
+  }
+
+  sync(): Promise<void> {
+    return this.store().sync();
+  }
+
+  apply(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      if (e.kind === EntryKind.ConfChange) this.applyConfChange(e);
+      else if (e.data.byteLength > 0) this.applyRequest(e);
+    }
+  }
+
+  private applyRequest(e: Entry): void {
+    const { proposer, requestId, request } = decodeEnvelope(e.data);
+    const outcome = this.execute(e.index, request);
+    if (outcome !== null && proposer === this.memberId) this.hooks.onResult(requestId, outcome);
+  }
+
+  /** Runs one request; null when the entry was applied before (a replay after restart). */
+  private execute(index: number, request: InternalRequest): ApplyOutcome | null {
+    const store = this.store();
+    if (request.op === 'memberAttributes') {
+      const r = store.write(index, (tx) => {
+        const m = readMember(tx.meta, request.memberId);
+        if (m !== undefined) writeMember(tx.meta, { ...m, name: request.name, clientUrls: request.clientUrls });
+      });
+      return r.status === 'skipped' ? null : { ok: true, response: null };
+    }
+    const r = store.apply(index, request);
+    switch (r.status) {
+      case 'skipped':
+        return null;
+      case 'applied':
+        return { ok: true, response: r.response };
+      case 'failed':
+        return { ok: false, error: fromMvccError(r.error) };
+    }
+  }
+
+  private applyConfChange(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    const context = decodeMemberContext(cc.context);
+    const r = this.store().write(e.index, (tx) => {
+      for (const change of cc.changes) {
+        const existing = readMember(tx.meta, change.nodeId);
+        if (change.type === 'removeNode') {
+          deleteMember(tx.meta, change.nodeId);
+          continue;
+        }
+        // One member per change carries its context (peer URLs); the rest keep what they had.
+        const peerUrls = context.peerUrls.length > 0 && cc.changes.length === 1 ? context.peerUrls : (existing?.peerUrls ?? []);
+        const name = context.name !== '' && cc.changes.length === 1 ? context.name : (existing?.name ?? '');
+        writeMember(tx.meta, {
+          id: change.nodeId,
+          name,
+          peerUrls,
+          clientUrls: existing?.clientUrls ?? [],
+          isLearner: change.type === 'addLearner',
+        });
+      }
+    });
+    if (r.status === 'applied') this.hooks.onConfChange(cc);
+  }
+}

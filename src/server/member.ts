@@ -1,0 +1,381 @@
+/**
+ * A running member: the WAL and snapshot files, the MVCC store, the Raft driver and the peer
+ * transport, put together; and the request paths the front ends use (propose a write and wait
+ * for it to apply; read linearizably or serializably).
+ *
+ * Data directory (as etcd lays it out):
+ *   <data-dir>/member/wal/   the write-ahead log (src/wal)
+ *   <data-dir>/member/snap/  Raft snapshot files (metadata; the state itself is the store)
+ *   <data-dir>/member/db/    the MVCC store (LMDB)
+ *   <data-dir>/member/db.incoming-<index>/  a store received from the leader, before it is installed
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MvccStore, type MvccResponse, type RangeRequest, type RangeResponse } from '../mvcc/index.ts';
+import { assert } from '../raft/assert.ts';
+import { MemoryStorage, bootstrapStorage } from '../raft/storage.ts';
+import type { ConfChange, HardState, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
+import { Transport } from '../transport/transport.ts';
+import { DiskLog, Wal, WalClusterMismatchError, loadNewest } from '../wal/index.ts';
+import { ApplyMachine, fromMvccError, type ApplyOutcome } from './apply.ts';
+import type { ServerConfig } from './config.ts';
+import { serverError, ServerError } from './errors.ts';
+import { clusterId as deriveClusterId, memberId as deriveMemberId } from './ids.ts';
+import { LinearizableReads } from './linearizable-reads.ts';
+import { encodeMemberContext, readMembers, type MemberRecord } from './members.ts';
+import { RaftDriver } from './raft-driver.ts';
+import { encodeEnvelope, type InternalRequest } from './request-codec.ts';
+import { Waiters } from './waiters.ts';
+
+export const MEMBER_LIMITS = {
+  /** Proposals waiting to be applied before new ones are refused with "too many requests". */
+  pendingProposalsMax: 10_000,
+  /** Extra time a request may wait beyond the election timeout (etcd: 5 s + 2 election timeouts). */
+  requestTimeoutBaseMs: 5_000,
+  /** Retry interval for publishing this member's attributes until it succeeds. */
+  publishRetryMs: 500,
+} as const;
+
+export interface Logger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface ResponseHeader {
+  readonly clusterId: string;
+  readonly memberId: string;
+  readonly revision: number;
+  readonly raftTerm: number;
+}
+
+export interface MemberStatus {
+  readonly memberId: string;
+  readonly leader: NodeId;
+  readonly role: Role;
+  readonly raftTerm: number;
+  readonly raftIndex: number;
+  readonly raftAppliedIndex: number;
+  readonly isLearner: boolean;
+}
+
+interface Paths {
+  readonly wal: string;
+  readonly snap: string;
+  readonly db: string;
+}
+
+function paths(dataDir: string): Paths {
+  const member = join(dataDir, 'member');
+  return { wal: join(member, 'wal'), snap: join(member, 'snap'), db: join(member, 'db') };
+}
+
+function incomingDir(p: Paths, index: number): string {
+  return `${p.db}.incoming-${index}`;
+}
+
+/** What was recovered from disk (or bootstrapped) before the member starts. */
+interface Durable {
+  readonly wal: Wal;
+  readonly storage: MemoryStorage;
+  readonly memberId: string;
+  readonly clusterId: string;
+}
+
+async function openDurable(config: ServerConfig, p: Paths, log: Logger): Promise<Durable> {
+  const expectedMember = deriveMemberId(config.initialAdvertisePeerUrls, config.initialClusterToken);
+  const initialIds = new Map([...config.initialCluster].map(([name, urls]) => [name, deriveMemberId(urls, config.initialClusterToken)]));
+  const expectedCluster = deriveClusterId([...initialIds.values()]);
+  const storage = new MemoryStorage();
+
+  if (existsSync(p.wal) && readdirSync(p.wal).length > 0) {
+    const expect = config.initialClusterState === 'new' ? { memberId: expectedMember, clusterId: expectedCluster } : undefined;
+    let recovered;
+    try {
+      recovered = await Wal.open(p.wal, expect === undefined ? {} : { expect });
+    } catch (e) {
+      if (e instanceof WalClusterMismatchError) {
+        throw new Error(
+          `data dir ${config.dataDir} belongs to another member or cluster (${e.message}); ` +
+            'use the flags it was created with, or a fresh --data-dir',
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+    if (recovered.repaired !== null) log.warn(`wal: cut a torn tail in ${recovered.repaired.file} at ${recovered.repaired.offset} (${recovered.repaired.reason})`);
+    const marker = recovered.snapshot;
+    if (marker !== null) {
+      const loaded = await loadNewest(p.snap, { accept: (m) => m.index === marker.index && m.term === marker.term });
+      for (const b of loaded.broken) log.warn(`snapshot file ${b.file} is broken: ${b.error.message}`);
+      assert(loaded.snapshot !== null, `no snapshot file for the WAL's snapshot marker at index ${marker.index}`);
+      storage.applySnapshot(loaded.snapshot);
+    }
+    storage.append(recovered.entries);
+    storage.setHardState(recovered.hardState);
+    log.info(`restarted member ${recovered.metadata.memberId} in cluster ${recovered.metadata.clusterId} at commit ${recovered.hardState.commit}`);
+    return { wal: recovered.wal, storage, memberId: recovered.metadata.memberId, clusterId: recovered.metadata.clusterId };
+  }
+
+  if (config.initialClusterState === 'existing') {
+    throw new Error('--initial-cluster-state existing: joining a running cluster needs the member to be added first (conclave member add); not supported by this version yet');
+  }
+  await mkdir(p.snap, { recursive: true });
+  const wal = await Wal.create(p.wal, { memberId: expectedMember, clusterId: expectedCluster });
+  const contexts = new Map([...config.initialCluster].map(([name, urls]) => [initialIds.get(name)!, encodeMemberContext({ name, peerUrls: urls })]));
+  const entries = bootstrapStorage(storage, [...initialIds.values()], contexts);
+  const hardState: HardState = storage.hardState();
+  await wal.save(hardState, entries);
+  log.info(`bootstrapped member ${expectedMember} of new cluster ${expectedCluster} with ${initialIds.size} member(s)`);
+  return { wal, storage, memberId: expectedMember, clusterId: expectedCluster };
+}
+
+export class Member {
+  private store: MvccStore;
+  private readonly driver: RaftDriver;
+  private readonly transport: Transport;
+  private readonly waiters: Waiters<ApplyOutcome>;
+  private readonly reads: LinearizableReads;
+  private nextRequestId = 0;
+  private lead: NodeId = '';
+  private published = false;
+  private publishTimer: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+  readonly requestTimeoutMs: number;
+
+  private constructor(
+    readonly config: ServerConfig,
+    readonly id: string,
+    readonly clusterId: string,
+    private readonly wal: Wal,
+    storage: MemoryStorage,
+    store: MvccStore,
+    private readonly paths: Paths,
+    private readonly log: Logger,
+    private readonly onFatal: (e: unknown) => void,
+  ) {
+    this.store = store;
+    this.requestTimeoutMs = MEMBER_LIMITS.requestTimeoutBaseMs + 2 * config.electionTimeout;
+    this.waiters = new Waiters(MEMBER_LIMITS.pendingProposalsMax, this.requestTimeoutMs);
+    const peer = new URL(config.listenPeerUrls[0]!);
+    this.transport = new Transport({
+      memberId: id,
+      clusterId,
+      listenHost: peer.hostname.replace(/^\[|\]$/g, ''),
+      listenPort: Number(peer.port),
+      handlers: {
+        onMessage: (m) => this.driver.step(m),
+        onSnapshot: (m, body) => this.receiveSnapshot(m, body),
+        snapshotBody: () => this.store.snapshot(),
+        onUnreachable: (peerId) => this.driver.reportUnreachable(peerId),
+        onSnapshotSent: (peerId, ok) => this.driver.reportSnapshot(peerId, ok),
+      },
+      log: (level, msg) => log[level](msg),
+    });
+    const machine = new ApplyMachine(() => this.store, id, {
+      onResult: (requestId, outcome) => this.waiters.trigger(requestId, outcome),
+      onConfChange: (cc) => this.onConfChange(cc),
+      installSnapshot: (s) => this.installSnapshot(s),
+    });
+    // Raft restarts from the snapshot: it hands out the committed entries after it again, so it
+    // rebuilds its membership from their configuration changes, while the store skips every
+    // entry it already applied (its consistent index). The store must not be behind the
+    // snapshot: the log before it is gone (the driver syncs the store before snapshotting).
+    const applied = storage.snapshot().metadata.index;
+    assert(store.consistentIndex() >= applied, `store at index ${store.consistentIndex()} is behind the snapshot at ${applied}`);
+    this.driver = new RaftDriver({
+      raft: {
+        id,
+        electionTick: Math.round(config.electionTimeout / config.heartbeatInterval),
+        heartbeatTick: 1,
+        random: Math.random,
+        applied,
+      },
+      storage,
+      durable: new DiskLog(wal, paths.snap),
+      stateMachine: machine,
+      outbox: this.transport,
+      tickMs: config.heartbeatInterval,
+      snapshotCount: config.snapshotCount,
+      snapshotCatchUpEntries: config.snapshotCatchUpEntries,
+      onSoftState: (s) => this.onLeader(s.lead),
+      onReadStates: (r) => this.reads.onReadStates(r),
+      onApplied: (index) => this.reads.onApplied(index),
+      onFatal: (e) => this.onFatal(e),
+    });
+    this.reads = new LinearizableReads(this.driver, id, this.requestTimeoutMs);
+  }
+
+  static async start(config: ServerConfig, log: Logger, onFatal: (e: unknown) => void): Promise<Member> {
+    const p = paths(config.dataDir);
+    await mkdir(p.snap, { recursive: true });
+    const durable = await openDurable(config, p, log);
+    for (const leftover of readdirSync(join(config.dataDir, 'member')).filter((f) => f.startsWith('db.incoming-'))) {
+      await rm(join(config.dataDir, 'member', leftover), { recursive: true, force: true });
+    }
+    const store = await MvccStore.open(p.db);
+    const member = new Member(config, durable.memberId, durable.clusterId, durable.wal, durable.storage, store, p, log, onFatal);
+    await member.transport.start();
+    member.updatePeers();
+    // A new cluster's members know each other from the flags until the bootstrap entries apply.
+    if (readMembers(store.meta).length === 0) {
+      for (const urls of config.initialCluster.values()) member.transport.setPeer(deriveMemberId(urls, config.initialClusterToken), urls[0]!);
+    }
+    member.driver.start();
+    member.schedulePublish();
+    return member;
+  }
+
+  // ---- requests --------------------------------------------------------------------------
+
+  /** Proposes a request and resolves with its outcome once applied here. */
+  async propose(request: InternalRequest): Promise<ApplyOutcome> {
+    if (this.stopping !== null) throw serverError('STOPPED');
+    const requestId = ++this.nextRequestId;
+    const data = encodeEnvelope({ proposer: this.id, requestId, request });
+    if (data.byteLength > this.config.maxRequestBytes) throw serverError('REQUEST_TOO_LARGE');
+    const applied = this.waiters.register(requestId);
+    const outcome = this.driver.propose([data]);
+    if (!outcome.ok) this.waiters.fail(requestId, serverError(outcome.reason === 'noLeader' ? 'NO_LEADER' : 'PROPOSAL_DROPPED'));
+    return applied;
+  }
+
+  /** A write through Raft; throws the request's error if it failed. */
+  async write(request: InternalRequest): Promise<MvccResponse | null> {
+    const outcome = await this.propose(request);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.response;
+  }
+
+  async range(request: RangeRequest, serializable: boolean): Promise<RangeResponse> {
+    if (!serializable) await this.linearizableBarrier();
+    try {
+      return this.store.range(request);
+    } catch (e) {
+      throw fromMvccError(e);
+    }
+  }
+
+  /** Waits until local state reflects every write committed before the call. */
+  async linearizableBarrier(): Promise<void> {
+    if (this.stopping !== null) throw serverError('STOPPED');
+    await this.reads.wait();
+  }
+
+  header(): ResponseHeader {
+    return { clusterId: this.clusterId, memberId: this.id, revision: this.store.revision, raftTerm: this.driver.status().term };
+  }
+
+  status(): MemberStatus {
+    const s = this.driver.status();
+    return {
+      memberId: this.id,
+      leader: s.lead,
+      role: s.role,
+      raftTerm: s.term,
+      raftIndex: s.commit,
+      raftAppliedIndex: this.driver.applied(),
+      isLearner: s.confState.learners.includes(this.id),
+    };
+  }
+
+  members(): MemberRecord[] {
+    return readMembers(this.store.meta);
+  }
+
+  mvcc(): MvccStore {
+    return this.store;
+  }
+
+  peerPort(): number {
+    return this.transport.port();
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.publishTimer !== null) clearTimeout(this.publishTimer);
+      await this.driver.stop();
+      await this.transport.stop();
+      this.waiters.failAll(serverError('STOPPED'));
+      this.reads.failAll(serverError('STOPPED'));
+      await this.wal.close();
+      await this.store.close();
+      this.log.info(`member ${this.id} stopped`);
+    })();
+    return this.stopping;
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  private onLeader(lead: NodeId): void {
+    if (lead !== this.lead) this.log.info(lead === '' ? `member ${this.id} lost its leader` : `member ${this.id} elected leader ${lead} at term ${this.driver.status().term}`);
+    this.lead = lead;
+  }
+
+  /** Publishes this member's name and client URLs through the log, retrying until applied. */
+  private schedulePublish(): void {
+    if (this.published || this.stopping !== null) return;
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = null;
+      this.write({ op: 'memberAttributes', memberId: this.id, name: this.config.name, clientUrls: this.config.advertiseClientUrls }).then(
+        () => {
+          this.published = true;
+          this.log.info(`published ${this.config.name} ${this.config.advertiseClientUrls.join(',')} to cluster ${this.clusterId}`);
+        },
+        (e: unknown) => {
+          if (!(e instanceof ServerError)) throw e;
+          this.schedulePublish();
+        },
+      );
+    }, this.lead === '' ? MEMBER_LIMITS.publishRetryMs : 0);
+  }
+
+  private onConfChange(cc: ConfChange): void {
+    this.log.info(`applied membership change: ${cc.changes.map((c) => `${c.type} ${c.nodeId}`).join(', ')}`);
+    this.updatePeers();
+  }
+
+  /** Points the transport at every other member the store knows of. */
+  private updatePeers(): void {
+    const members = readMembers(this.store.meta);
+    const known = new Set<string>();
+    for (const m of members) {
+      known.add(m.id);
+      if (m.id !== this.id && m.peerUrls.length > 0) this.transport.setPeer(m.id, m.peerUrls[0]!);
+    }
+    if (members.length === 0) return;
+    for (const urls of this.config.initialCluster.values()) {
+      const id = deriveMemberId(urls, this.config.initialClusterToken);
+      if (!known.has(id)) this.transport.removePeer(id);
+    }
+  }
+
+  /** Receives the leader's store into a side directory, then lets Raft install the snapshot. */
+  private async receiveSnapshot(m: MsgSnap, body: AsyncIterable<Uint8Array>): Promise<void> {
+    const dir = incomingDir(this.paths, m.snapshot.metadata.index);
+    await rm(dir, { recursive: true, force: true });
+    await MvccStore.restore(dir, body);
+    this.log.info(`received snapshot at index ${m.snapshot.metadata.index} from ${m.from}`);
+    this.driver.step(m);
+  }
+
+  /** Swaps in the store received for `snapshot` (called by the apply step, in log order). */
+  private async installSnapshot(snapshot: Snapshot): Promise<void> {
+    const dir = incomingDir(this.paths, snapshot.metadata.index);
+    assert(existsSync(dir), `no received store for snapshot ${snapshot.metadata.index}`);
+    await this.store.close();
+    const old = `${this.paths.db}.old`;
+    await rm(old, { recursive: true, force: true });
+    await rename(this.paths.db, old);
+    await rename(dir, this.paths.db);
+    await rm(old, { recursive: true, force: true });
+    this.store = await MvccStore.open(this.paths.db);
+    assert(this.store.consistentIndex() >= snapshot.metadata.index, 'received store is older than its snapshot');
+    this.updatePeers();
+    this.log.info(`installed snapshot at index ${snapshot.metadata.index} (store at ${this.store.consistentIndex()})`);
+  }
+}
