@@ -28,7 +28,7 @@
  *   "ns:<namespace>:<key>"  opaque values owned by other layers (leases, auth, members);
  *                                 <namespace> matches /^[a-z][a-z0-9_-]{0,31}$/, <key> is raw bytes
  */
-import { assert } from './assert.ts';
+import { assert, MvccAssertionError } from './assert.ts';
 import type { KeyValue } from './types.ts';
 
 export const storeFormatVersion = 1;
@@ -174,23 +174,36 @@ export function recordKeyString(rec: Buffer): string {
   return rec.toString('latin1', 6, 6 + kl);
 }
 
+function u32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
+/** u64 without bounds checks beyond the record length check the caller made. */
+function u64(b: Uint8Array, o: number): number {
+  const hi = u32(b, o);
+  if (hi >= 0x200000) throw new MvccAssertionError('u64 field beyond 2^53 in a kv record');
+  return hi * TWO32 + u32(b, o + 4);
+}
+
 /**
  * Decodes a put record that `rec` owns (the caller copies LMDB's buffer first); key and value are
  * views into rec. `expectMain` is the revision the record was read under: a mismatch is corruption.
+ * The read path's hot loop: plain byte arithmetic, no BigInt unless a lease is set.
  */
 export function decodePutRecord(rec: Buffer, expectMain: number, keysOnly: boolean): KeyValue {
-  const kl = checkHeader(rec);
-  assert(rec[1] === KIND_PUT, 'expected a put record, found a tombstone');
+  const len = rec.length;
+  if (len < 6 || rec[0] !== recordFormatVersion || rec[1] !== KIND_PUT) throw new MvccAssertionError(`kv record at revision ${expectMain} is not a put record`);
+  const kl = u32(rec, 2);
   let o = 6 + kl;
-  assert(rec.length >= o + 36, 'put record truncated');
-  const createRevision = readU64(rec, o);
-  const modRevision = readU64(rec, o + 8);
-  const version = readU64(rec, o + 16);
-  const lease = rec.readBigInt64BE(o + 24);
-  const vl = rec.readUInt32BE(o + 32);
+  if (len < o + 36) throw new MvccAssertionError(`kv record at revision ${expectMain} is truncated`);
+  const createRevision = u64(rec, o);
+  const modRevision = u64(rec, o + 8);
+  const version = u64(rec, o + 16);
+  const lease = (rec[o + 24]! | rec[o + 25]! | rec[o + 26]! | rec[o + 27]! | rec[o + 28]! | rec[o + 29]! | rec[o + 30]! | rec[o + 31]!) === 0 ? 0n : rec.readBigInt64BE(o + 24);
+  const vl = u32(rec, o + 32);
   o += 36;
-  assert(o + vl === rec.length, 'put record length mismatch');
-  assert(modRevision === expectMain, `record mod revision ${modRevision} stored under revision ${expectMain}`);
+  if (o + vl !== len) throw new MvccAssertionError(`kv record at revision ${expectMain} has a bad length`);
+  if (modRevision !== expectMain) throw new MvccAssertionError(`record mod revision ${modRevision} stored under revision ${expectMain}`);
   return {
     key: rec.subarray(6, 6 + kl),
     createRevision,

@@ -63,3 +63,9 @@ export function resolveLimits(overrides: Partial<MvccLimits> = {}): MvccLimits {
  * than a per-store setting: 64 keeps nodes within a few cache lines of pointers and splices short.
  */
 export const btreeNodeEntriesMax = 64;
+
+/**
+ * Size of the buffers range reads copy records into (many kvs share one). Bigger means fewer
+ * allocations; a kv kept long after its range keeps its arena alive, so not too big.
+ */
+export const readArenaBytes = 64 << 10;

@@ -48,6 +48,7 @@ import type {
   PutResponse,
   RangeRequest,
   RangeResponse,
+  RequestOp,
   TxnRequest,
   TxnResponse,
 } from './types.ts';
@@ -169,6 +170,23 @@ class WriteTxnFacade implements WriteTxn {
   }
   txn(r: TxnRequest): TxnResponse {
     return this.t.txn(r);
+  }
+}
+
+function checkIndex(index: number): void {
+  if (!Number.isSafeInteger(index) || index < 1) throw new InvalidArgumentError(`raft index ${index}`);
+}
+
+function dispatch(tx: WriteTxn, req: RequestOp): MvccResponse {
+  switch (req.op) {
+    case 'range':
+      return { op: 'range', response: tx.range(req.request) };
+    case 'put':
+      return { op: 'put', response: tx.put(req.request) };
+    case 'deleteRange':
+      return { op: 'deleteRange', response: tx.deleteRange(req.request) };
+    case 'txn':
+      return { op: 'txn', response: tx.txn(req.request) };
   }
 }
 
@@ -318,7 +336,7 @@ export class MvccStore {
   write<T>(index: number | undefined, fn: (tx: WriteTxn) => T): WriteResult<T> {
     this.live();
     if (index !== undefined) {
-      if (!Number.isSafeInteger(index) || index < 1) throw new InvalidArgumentError(`raft index ${index}`);
+      checkIndex(index);
       if (index <= this.s.consistentIndex) return { status: 'skipped' };
     }
     const s = this.s;
@@ -355,22 +373,11 @@ export class MvccStore {
    */
   apply(index: number, req: MvccRequest): ApplyResult {
     this.live();
-    if (!Number.isSafeInteger(index) || index < 1) throw new InvalidArgumentError(`raft index ${index}`);
+    checkIndex(index);
     if (index <= this.s.consistentIndex) return { status: 'skipped' };
     try {
       if (req.op === 'compact') return { status: 'applied', response: { op: 'compact', response: this.compactAt(req.revision, index) } };
-      const r = this.write(index, (tx): MvccResponse => {
-        switch (req.op) {
-          case 'range':
-            return { op: 'range', response: tx.range(req.request) };
-          case 'put':
-            return { op: 'put', response: tx.put(req.request) };
-          case 'deleteRange':
-            return { op: 'deleteRange', response: tx.deleteRange(req.request) };
-          case 'txn':
-            return { op: 'txn', response: tx.txn(req.request) };
-        }
-      });
+      const r = this.write(index, (tx) => dispatch(tx, req));
       assert(r.status === 'applied', 'apply of an unapplied index was skipped');
       return { status: 'applied', response: r.value };
     } catch (e) {
@@ -378,6 +385,88 @@ export class MvccStore {
       this.recordIndex(index);
       return { status: 'failed', error: e };
     }
+  }
+
+  /**
+   * Applies a run of committed entries (ascending indexes) in as few LMDB write transactions as
+   * possible: one per run between compactions. Each entry is still its own revision with its own
+   * result, exactly as if apply() had been called for each; the last index is stored with the data.
+   */
+  applyBatch(entries: ReadonlyArray<{ readonly index: number; readonly request: MvccRequest }>): ApplyResult[] {
+    this.live();
+    const results: ApplyResult[] = [];
+    let i = 0;
+    while (i < entries.length) {
+      const e = entries[i]!;
+      if (e.request.op === 'compact') {
+        results.push(this.apply(e.index, e.request));
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < entries.length && entries[j]!.request.op !== 'compact') j++;
+      results.push(...this.applyRun(entries.slice(i, j)));
+      i = j;
+    }
+    return results;
+  }
+
+  private applyRun(run: ReadonlyArray<{ readonly index: number; readonly request: MvccRequest }>): ApplyResult[] {
+    const s = this.s;
+    const startRev = s.currentRev;
+    const startIndex = s.consistentIndex;
+    const results: ApplyResult[] = [];
+    const committed: StoreTxn[] = [];
+    let current: StoreTxn | null = null;
+    let retrySingly = false;
+    try {
+      s.backend.write(() => {
+        for (const e of run) {
+          checkIndex(e.index);
+          if (e.index <= s.consistentIndex) {
+            results.push({ status: 'skipped' });
+            continue;
+          }
+          const req = e.request;
+          assert(req.op !== 'compact', 'compaction inside an apply run');
+          const t = new StoreTxn(s, true);
+          current = t;
+          try {
+            results.push({ status: 'applied', response: dispatch(new WriteTxnFacade(t, this.metaAccess, s.limits), req) });
+          } catch (err) {
+            // A request that fails before changing anything (every expected failure does) fails
+            // alone; anything else aborts the run, which is then applied entry by entry.
+            if (!(err instanceof MvccError) || err instanceof StoreClosedError) throw err;
+            if (t.changes.length > 0) {
+              retrySingly = true;
+              throw err;
+            }
+            results.push({ status: 'failed', error: err });
+          }
+          current = null;
+          committed.push(t);
+          if (t.changes.length > 0) s.currentRev = t.beginRev + 1;
+          s.consistentIndex = e.index;
+        }
+        if (s.currentRev !== startRev) s.backend.metaPut(metaKeys.currentRevision, encodeU64(s.currentRev));
+        if (s.consistentIndex !== startIndex) s.backend.metaPut(metaKeys.consistentIndex, encodeU64(s.consistentIndex));
+      });
+    } catch (err) {
+      (current as StoreTxn | null)?.revertIndex();
+      for (let k = committed.length - 1; k >= 0; k--) committed[k]!.revertIndex();
+      s.currentRev = startRev;
+      s.consistentIndex = startIndex;
+      if (retrySingly) return run.map((e) => this.apply(e.index, e.request));
+      throw err;
+    }
+    if (s.listeners.length > 0) {
+      for (const t of committed) {
+        if (t.changes.length === 0) continue;
+        const events = t.events();
+        for (const l of [...s.listeners]) l(t.beginRev + 1, events);
+      }
+    }
+    return results;
   }
 
   private recordIndex(index: number): void {

@@ -1,7 +1,9 @@
 /**
- * The in-memory key index: an ordered map (B+ tree) from key to its KeyIndex. It answers "which
- * revision of which keys is live at revision R in [key, end)" without touching the backend, and
- * holds the authority on which revisions compaction keeps. Rebuilt from the backend on open.
+ * The in-memory key index: an ordered map (B+ tree) from key to its KeyIndex, plus a hash map of
+ * the same KeyIndex objects for point lookups (a B+ tree search costs ~log2(n) string compares,
+ * each a likely cache miss; a hash probe costs one or two). It answers "which revision of which
+ * keys is live at revision R in [key, end)" without touching the backend, and holds the authority
+ * on which revisions compaction keeps. Rebuilt from the backend on open.
  *
  * Keys are latin1 strings of the key bytes (see btree.ts); `end === null` means "no upper bound".
  */
@@ -11,6 +13,7 @@ import type { IndexedRevision } from './key-index.ts';
 
 export class TreeIndex {
   private readonly tree = new BTree<KeyIndex>();
+  private readonly byKey = new Map<string, KeyIndex>();
 
   /** Keys with at least one revision in the index (including deleted-but-uncompacted keys). */
   get size(): number {
@@ -18,27 +21,37 @@ export class TreeIndex {
   }
 
   keyIndex(key: string): KeyIndex | undefined {
-    return this.tree.get(key);
+    return this.byKey.get(key);
   }
 
   /** The live revision of one key at atRev, or null. */
   get(key: string, atRev: number): IndexedRevision | null {
-    const ki = this.tree.get(key);
+    const ki = this.byKey.get(key);
     return ki === undefined ? null : ki.liveAt(atRev);
   }
 
+  private insert(key: string, ki: KeyIndex): void {
+    this.tree.set(key, ki);
+    this.byKey.set(key, ki);
+  }
+
+  private remove(key: string): void {
+    this.tree.delete(key);
+    this.byKey.delete(key);
+  }
+
   put(key: string, main: number, sub: number, created?: number, version?: number): KeyIndex {
-    let ki = this.tree.get(key);
+    let ki = this.byKey.get(key);
     if (ki === undefined) {
       ki = new KeyIndex(key);
-      this.tree.set(key, ki);
+      this.insert(key, ki);
     }
     ki.put(main, sub, created, version);
     return ki;
   }
 
   tombstone(key: string, main: number, sub: number): void {
-    const ki = this.tree.get(key);
+    const ki = this.byKey.get(key);
     if (ki === undefined) throw new Error(`tombstone of a key missing from the index`);
     ki.tombstone(main, sub);
   }
@@ -47,7 +60,7 @@ export class TreeIndex {
   restoreTombstone(key: string, main: number, sub: number): void {
     const ki = new KeyIndex(key);
     ki.restoreTombstone(main, sub);
-    this.tree.set(key, ki);
+    this.insert(key, ki);
   }
 
   /**
@@ -62,7 +75,7 @@ export class TreeIndex {
     visit: (key: string, rev: IndexedRevision) => boolean | void,
   ): void {
     if (single) {
-      const ki = this.tree.get(start);
+      const ki = this.byKey.get(start);
       if (ki === undefined) return;
       const rev = ki.liveAt(atRev);
       if (rev !== null) visit(start, rev);
@@ -82,7 +95,7 @@ export class TreeIndex {
     this.tree.forEach((key, ki) => {
       if (ki.compact(atRev)) empty.push(key);
     });
-    for (const key of empty) this.tree.delete(key);
+    for (const key of empty) this.remove(key);
   }
 
   /** Revisions (as rev-key strings from `revKey`) that a compaction at atRev would keep as puts. */
@@ -96,15 +109,15 @@ export class TreeIndex {
   }
 
   hasRevision(key: string, main: number, sub: number): boolean {
-    const ki = this.tree.get(key);
+    const ki = this.byKey.get(key);
     return ki !== undefined && ki.hasRevision(main, sub);
   }
 
   /** Undoes revision `main` on `key` (an aborted write). */
   revert(key: string, main: number): void {
-    const ki = this.tree.get(key);
+    const ki = this.byKey.get(key);
     if (ki === undefined) return;
-    if (ki.revert(main)) this.tree.delete(key);
+    if (ki.revert(main)) this.remove(key);
   }
 
   forEach(visit: (key: string, ki: KeyIndex) => void): void {
@@ -113,5 +126,31 @@ export class TreeIndex {
 
   clear(): void {
     this.tree.clear();
+    this.byKey.clear();
+  }
+
+  /**
+   * The range scan of the read path: appends (main, sub) of the first `limit` keys live at atRev
+   * in the range to `out` (flat pairs; limit ≤ 0 = all; out null = count only) and returns how
+   * many keys are live in the whole range (etcd's count). No allocation per key.
+   */
+  collectLive(start: string, end: string | null, single: boolean, atRev: number, limit: number, out: number[] | null): number {
+    if (single) {
+      const ki = this.byKey.get(start);
+      if (ki === undefined || !ki.livePosition(atRev)) return 0;
+      out?.push(KeyIndex.foundMain, KeyIndex.foundSub);
+      return 1;
+    }
+    let count = 0;
+    const max = out === null ? 0 : limit > 0 ? limit * 2 : Infinity;
+    this.tree.forEachFrom(start, (key, ki) => {
+      if (end !== null && key >= end) return false;
+      if (ki.livePosition(atRev)) {
+        count++;
+        if (out !== null && out.length < max) out.push(KeyIndex.foundMain, KeyIndex.foundSub);
+      }
+      return true;
+    });
+    return count;
   }
 }

@@ -82,13 +82,9 @@ export class StoreTxn {
     if (rev <= 0) rev = curRev;
     if (rev < this.s.compactRev) throw new CompactedError();
     const b = keyBounds(key, rangeEnd);
-    const kvs: KeyValue[] = [];
-    let count = 0;
-    const s = this.s;
-    s.index.visitLive(b.start, b.end, b.single, rev, (_k, r) => {
-      count++;
-      if (!countOnly && (limit <= 0 || kvs.length < limit)) kvs.push(s.readKv(r.main, r.sub, keysOnly));
-    });
+    const revs: number[] | null = countOnly ? null : [];
+    const count = this.s.index.collectLive(b.start, b.end, b.single, rev, limit, revs);
+    const kvs = revs === null ? [] : revs.length === 2 ? [this.s.readKv(revs[0]!, revs[1]!, keysOnly)] : this.s.readKvs(revs, keysOnly);
     return { kvs, count, rev: curRev };
   }
 

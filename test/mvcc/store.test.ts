@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { MvccStore } from '../../src/mvcc/index.ts';
 import type { KeyValue, MvccEvent, RangeRequest, TxnRequest } from '../../src/mvcc/index.ts';
 import { attempt, b, norm, tempDir } from './helpers.ts';
+import { requestFor } from './fixtures/workload.ts';
 
 async function withStore(fn: (s: MvccStore) => void | Promise<void>, options?: Parameters<typeof MvccStore.open>[1]): Promise<void> {
   const { dir, cleanup } = tempDir();
@@ -345,5 +346,48 @@ test('a store directory whose name has a dot is still a directory', async () => 
     await again.close();
   } finally {
     t.cleanup();
+  }
+});
+
+test('applyBatch: one LMDB transaction per run, same results, state, events and index as one apply per entry', async () => {
+  const t1 = tempDir();
+  const t2 = tempDir();
+  const one = await MvccStore.open(t1.dir);
+  const many = await MvccStore.open(t2.dir);
+  try {
+    const ev1: unknown[] = [];
+    const ev2: unknown[] = [];
+    one.onCommit((rev, events) => ev1.push(norm([rev, events])));
+    many.onCommit((rev, events) => ev2.push(norm([rev, events])));
+    const n = 900;
+    const singles = [];
+    for (let i = 1; i <= n; i++) singles.push(norm(one.apply(i, requestFor(i))));
+    const batched = [];
+    let i = 1;
+    let size = 1;
+    while (i <= n) {
+      const entries = [];
+      for (let k = 0; k < size && i <= n; k++, i++) entries.push({ index: i, request: requestFor(i) });
+      batched.push(...many.applyBatch(entries).map(norm));
+      size = (size * 7 + 3) % 97; // 0..96 entries per batch
+    }
+    assert.deepEqual(batched, singles);
+    assert.deepEqual(ev2, ev1);
+    assert.equal(many.consistentIndex(), n);
+    assert.equal(many.revision, one.revision);
+    assert.deepEqual(norm(many.range(all)), norm(one.range(all)));
+    assert.deepEqual(await many.hashKV(), await one.hashKV());
+    // Already-applied entries in a batch are skipped, new ones applied.
+    const mixed = many.applyBatch([
+      { index: n - 1, request: requestFor(n - 1) },
+      { index: n + 1, request: { op: 'put', request: { key: b('fresh'), value: b('1') } } },
+    ]);
+    assert.deepEqual(mixed.map((r) => r.status), ['skipped', 'applied']);
+    assert.equal(many.consistentIndex(), n + 1);
+  } finally {
+    await one.close();
+    await many.close();
+    t1.cleanup();
+    t2.cleanup();
   }
 });

@@ -1,0 +1,111 @@
+/**
+ * Storage benchmark of the MVCC store (src/mvcc):
+ *   put/s   — N keys of `--value-bytes` (256 B) values, applied as Raft entries through applyBatch,
+ *             `--batch` entries (1000) per LMDB write transaction, each entry its own revision;
+ *   get/s   — point reads (range of one key) at random keys;
+ *   range/s — ranges of exactly `--range-keys` (1000) consecutive keys at random offsets;
+ *   RSS     — resident memory added by the loaded store, per million keys (index + LMDB pages);
+ *   reopen  — time to reopen (rebuild the in-memory index from LMDB).
+ * Options: --keys N (1,000,000) --batch B --value-bytes V --range-keys R --gets G --ranges Q --dir D
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MvccStore } from '../src/mvcc/index.ts';
+import type { MvccRequest } from '../src/mvcc/index.ts';
+
+function option(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(args[i + 1]);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
+  return v;
+}
+
+function keyOf(i: number): Buffer {
+  return Buffer.from(`key/${String(i).padStart(10, '0')}`);
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / (1 << 20)).toFixed(0)} MiB`;
+}
+
+/** Deterministic pseudo-random sequence (the bench must not depend on Math.random). */
+function lcg(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 4294967296;
+  };
+}
+
+export async function benchMvcc(args: string[]): Promise<void> {
+  const keys = option(args, 'keys', 1_000_000);
+  const batch = option(args, 'batch', 1000);
+  const valueBytes = option(args, 'value-bytes', 256);
+  const rangeKeys = Math.min(option(args, 'range-keys', 1000), keys);
+  const gets = option(args, 'gets', Math.min(keys, 500_000));
+  const ranges = option(args, 'ranges', 2000);
+  const dirArg = args.indexOf('--dir') >= 0 ? args[args.indexOf('--dir') + 1] : undefined;
+  const base = dirArg ?? mkdtempSync(join(tmpdir(), 'conclave-bench-mvcc-'));
+  const dir = join(base, 'store');
+  const rand = lcg(42);
+  console.log(`mvcc storage bench: ${fmt(keys)} keys × ${valueBytes} B values, ${batch} entries per LMDB transaction`);
+  try {
+    global.gc?.();
+    const rssBefore = process.memoryUsage().rss;
+    let store = await MvccStore.open(dir);
+
+    const value = Buffer.alloc(valueBytes);
+    for (let i = 0; i < valueBytes; i++) value[i] = 97 + (i % 26);
+    let index = 0;
+    let t0 = performance.now();
+    for (let i = 0; i < keys; ) {
+      const entries: Array<{ index: number; request: MvccRequest }> = [];
+      for (let k = 0; k < batch && i < keys; k++, i++) entries.push({ index: ++index, request: { op: 'put', request: { key: keyOf(i), value } } });
+      store.applyBatch(entries);
+    }
+    const putSecs = (performance.now() - t0) / 1000;
+    console.log(`put:    ${fmt(keys / putSecs)} puts/s   (${putSecs.toFixed(2)} s; revision ${store.revision})`);
+
+    global.gc?.();
+    const rssLoaded = process.memoryUsage().rss;
+    const heap = process.memoryUsage().heapUsed;
+    console.log(`memory: RSS +${mib(rssLoaded - rssBefore)} for ${fmt(keys)} keys = ${mib(((rssLoaded - rssBefore) / keys) * 1e6)} per million keys (JS heap ${mib(heap)})`);
+
+    const getKeys = Array.from({ length: Math.min(gets, 100_000) }, () => keyOf(Math.floor(rand() * keys)));
+    t0 = performance.now();
+    let found = 0;
+    for (let g = 0; g < gets; g++) found += store.range({ key: getKeys[g % getKeys.length]! }).count;
+    const getSecs = (performance.now() - t0) / 1000;
+    if (found !== gets) throw new Error(`point gets found ${found} of ${gets}`);
+    console.log(`get:    ${fmt(gets / getSecs)} gets/s   (${fmt(gets)} random point reads)`);
+
+    t0 = performance.now();
+    let seen = 0;
+    for (let q = 0; q < ranges; q++) {
+      const start = Math.floor(rand() * (keys - rangeKeys + 1));
+      const r = store.range({ key: keyOf(start), rangeEnd: keyOf(start + rangeKeys) });
+      seen += r.kvs.length;
+    }
+    const rangeSecs = (performance.now() - t0) / 1000;
+    if (seen !== ranges * rangeKeys) throw new Error(`ranges returned ${seen} kvs, expected ${ranges * rangeKeys}`);
+    console.log(`range:  ${fmt(ranges / rangeSecs)} ranges/s of ${fmt(rangeKeys)} keys (${fmt((ranges * rangeKeys) / rangeSecs)} kvs/s)`);
+
+    const stats = store.stats();
+    await store.close();
+    t0 = performance.now();
+    store = await MvccStore.open(dir);
+    console.log(`reopen: ${((performance.now() - t0) / 1000).toFixed(2)} s to rebuild the index of ${fmt(stats.indexedKeys)} keys from ${fmt(stats.kvRecords)} records`);
+    await store.close();
+  } finally {
+    if (dirArg === undefined) rmSync(base, { recursive: true, force: true });
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export default benchMvcc;
