@@ -59,13 +59,16 @@ export interface IndexedRevision {
 }
 
 const noGenerations: Generation[] = [];
+/** Shared by every empty open generation; never mutated (writers assign a fresh array instead),
+ * so a key's first put allocates an array of exactly two slots rather than a grown one. */
+const noRevisions: number[] = Object.freeze([]) as unknown as number[];
 
 export class KeyIndex implements Gen {
   /** Closed generations, oldest first; each ends with its tombstone. */
   closed: Generation[] = noGenerations;
   created = 0;
   ver = 0;
-  revs: number[] = [];
+  revs: number[] = noRevisions;
   /** Newest revision of the open generation (0.0 when it is empty), kept beside revs so that the
    * common lookup — the latest value — touches no array. */
   private lastMain = 0;
@@ -119,10 +122,11 @@ export class KeyIndex implements Gen {
     if (this.revs.length === 0) {
       this.created = created ?? main;
       this.ver = version ?? 1;
+      this.revs = [main, sub];
     } else {
       this.ver = version ?? this.ver + 1;
+      this.revs.push(main, sub);
     }
-    this.revs.push(main, sub);
     this.lastMain = main;
     this.lastSub = sub;
   }
@@ -132,7 +136,7 @@ export class KeyIndex implements Gen {
     this.closed.push(new Generation(this.created, this.ver, this.revs));
     this.created = 0;
     this.ver = 0;
-    this.revs = [];
+    this.revs = noRevisions;
     this.lastMain = 0;
     this.lastSub = 0;
   }
@@ -152,7 +156,7 @@ export class KeyIndex implements Gen {
   restoreTombstone(main: number, sub: number): void {
     assert(this.isEmpty(), 'restoreTombstone on a key with revisions');
     this.ver = 1;
-    this.revs.push(main, sub);
+    this.revs = [main, sub];
     this.closeGeneration();
   }
 
