@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const available = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && f !== 'main.ts' && !f.startsWith('_'))
+  .filter((f) => f.endsWith('.ts') && f !== 'main.ts')
   .map((f) => f.slice(0, -3))
   .sort();
 

@@ -101,3 +101,5 @@ export async function benchWal(args: string[]): Promise<void> {
   await run('sequential', o, 1);
   await run('concurrent', o, o.concurrency);
 }
+
+export default benchWal;

@@ -4,8 +4,11 @@
  *             `--batch` entries (1000) per LMDB write transaction, each entry its own revision;
  *   get/s   — point reads (range of one key) at random keys;
  *   range/s — ranges of exactly `--range-keys` (1000) consecutive keys at random offsets;
- *   RSS     — resident memory added by the loaded store, per million keys (index + LMDB pages);
+ *   RSS     — resident memory added by the loaded store, per million keys (index + LMDB pages),
+ *             after loading and again after the reads have touched the LMDB pages;
  *   reopen  — time to reopen (rebuild the in-memory index from LMDB).
+ * Each rate is given by wall clock and by this process's CPU time (user + system), which is the
+ * steadier figure on a machine shared with other work.
  * Options: --keys N (1,000,000) --batch B --value-bytes V --range-keys R --gets G --ranges Q --dir D
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +27,19 @@ function option(args: string[], name: string, fallback: number): number {
 
 function keyOf(i: number): Buffer {
   return Buffer.from(`key/${String(i).padStart(10, '0')}`);
+}
+
+/** Runs fn and returns [wall seconds, cpu seconds]. */
+function timed(fn: () => void): [number, number] {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  fn();
+  const c = process.cpuUsage(c0);
+  return [(performance.now() - t0) / 1000, (c.user + c.system) / 1e6];
+}
+
+function rates(n: number, [wall, cpu]: [number, number], unit: string): string {
+  return `${fmt(n / wall)} ${unit}/s (${fmt(n / cpu)} ${unit}/s of CPU time)`;
 }
 
 function fmt(n: number): string {
@@ -56,49 +72,49 @@ export async function benchMvcc(args: string[]): Promise<void> {
   const rand = lcg(42);
   console.log(`mvcc storage bench: ${fmt(keys)} keys × ${valueBytes} B values, ${batch} entries per LMDB transaction`);
   try {
-    global.gc?.();
     const rssBefore = process.memoryUsage().rss;
     let store = await MvccStore.open(dir);
 
     const value = Buffer.alloc(valueBytes);
     for (let i = 0; i < valueBytes; i++) value[i] = 97 + (i % 26);
     let index = 0;
-    let t0 = performance.now();
-    for (let i = 0; i < keys; ) {
-      const entries: Array<{ index: number; request: MvccRequest }> = [];
-      for (let k = 0; k < batch && i < keys; k++, i++) entries.push({ index: ++index, request: { op: 'put', request: { key: keyOf(i), value } } });
-      store.applyBatch(entries);
-    }
-    const putSecs = (performance.now() - t0) / 1000;
-    console.log(`put:    ${fmt(keys / putSecs)} puts/s   (${putSecs.toFixed(2)} s; revision ${store.revision})`);
+    const putTime = timed(() => {
+      for (let i = 0; i < keys; ) {
+        const entries: Array<{ index: number; request: MvccRequest }> = [];
+        for (let k = 0; k < batch && i < keys; k++, i++) entries.push({ index: ++index, request: { op: 'put', request: { key: keyOf(i), value } } });
+        store.applyBatch(entries);
+      }
+    });
+    console.log(`put:    ${rates(keys, putTime, 'puts')}; ${putTime[0].toFixed(2)} s, revision ${store.revision}`);
 
-    global.gc?.();
     const rssLoaded = process.memoryUsage().rss;
     const heap = process.memoryUsage().heapUsed;
-    console.log(`memory: RSS +${mib(rssLoaded - rssBefore)} for ${fmt(keys)} keys = ${mib(((rssLoaded - rssBefore) / keys) * 1e6)} per million keys (JS heap ${mib(heap)})`);
+    const perMillion = (bytes: number): string => mib((bytes / keys) * 1e6);
+    console.log(`memory: RSS +${mib(rssLoaded - rssBefore)} after loading = ${perMillion(rssLoaded - rssBefore)} per million keys (JS heap ${mib(heap)})`);
 
     const getKeys = Array.from({ length: Math.min(gets, 100_000) }, () => keyOf(Math.floor(rand() * keys)));
-    t0 = performance.now();
     let found = 0;
-    for (let g = 0; g < gets; g++) found += store.range({ key: getKeys[g % getKeys.length]! }).count;
-    const getSecs = (performance.now() - t0) / 1000;
+    const getTime = timed(() => {
+      for (let g = 0; g < gets; g++) found += store.range({ key: getKeys[g % getKeys.length]! }).count;
+    });
     if (found !== gets) throw new Error(`point gets found ${found} of ${gets}`);
-    console.log(`get:    ${fmt(gets / getSecs)} gets/s   (${fmt(gets)} random point reads)`);
+    console.log(`get:    ${rates(gets, getTime, 'gets')}; ${fmt(gets)} random point reads`);
 
-    t0 = performance.now();
     let seen = 0;
-    for (let q = 0; q < ranges; q++) {
-      const start = Math.floor(rand() * (keys - rangeKeys + 1));
-      const r = store.range({ key: keyOf(start), rangeEnd: keyOf(start + rangeKeys) });
-      seen += r.kvs.length;
-    }
-    const rangeSecs = (performance.now() - t0) / 1000;
+    const rangeTime = timed(() => {
+      for (let q = 0; q < ranges; q++) {
+        const start = Math.floor(rand() * (keys - rangeKeys + 1));
+        seen += store.range({ key: keyOf(start), rangeEnd: keyOf(start + rangeKeys) }).kvs.length;
+      }
+    });
     if (seen !== ranges * rangeKeys) throw new Error(`ranges returned ${seen} kvs, expected ${ranges * rangeKeys}`);
-    console.log(`range:  ${fmt(ranges / rangeSecs)} ranges/s of ${fmt(rangeKeys)} keys (${fmt((ranges * rangeKeys) / rangeSecs)} kvs/s)`);
+    console.log(`range:  ${rates(ranges, rangeTime, 'ranges')} of ${fmt(rangeKeys)} keys = ${fmt((ranges * rangeKeys) / rangeTime[0])} kvs/s`);
+    const rssRead = process.memoryUsage().rss;
+    console.log(`memory: RSS +${mib(rssRead - rssBefore)} after the reads = ${perMillion(rssRead - rssBefore)} per million keys`);
 
     const stats = store.stats();
     await store.close();
-    t0 = performance.now();
+    const t0 = performance.now();
     store = await MvccStore.open(dir);
     console.log(`reopen: ${((performance.now() - t0) / 1000).toFixed(2)} s to rebuild the index of ${fmt(stats.indexedKeys)} keys from ${fmt(stats.kvRecords)} records`);
     await store.close();
