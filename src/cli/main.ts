@@ -1,18 +1,18 @@
-/** Entry point of the `conclave` command. Commands arrive with their issues (serve: the cluster issue). */
-const USAGE = `Usage: conclave <command>
+/** Entry point of the `conclave` command. */
+import { Command } from 'commander';
+import { startClientApi } from '../api/etcd/server.ts';
+import { serveCommand } from './serve.ts';
 
-Conclave is a distributed coordination service speaking etcd's v3 API.
+export const VERSION = '0.1.0';
 
-Commands:
-  version   print the version
-`;
+const program = new Command('conclave')
+  .description("Conclave: a distributed coordination service speaking etcd's v3 API")
+  .version(VERSION, '--version', 'print the version')
+  .showHelpAfterError();
+program.addCommand(serveCommand(startClientApi));
+program
+  .command('version')
+  .description('print the version')
+  .action(() => console.log(`conclave ${VERSION}`));
 
-const [command] = process.argv.slice(2);
-if (command === 'version' || command === '--version') {
-  console.log('conclave 0.1.0');
-} else if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-  process.stdout.write(USAGE);
-} else {
-  process.stderr.write(`conclave: unknown command "${command}"\n\n${USAGE}`);
-  process.exitCode = 2;
-}
+await program.parseAsync(process.argv);

@@ -135,6 +135,13 @@ export class Backend {
     return stats.entryCount;
   }
 
+  /** Bytes of the LMDB file in use up to its last allocated page (what the quota counts). */
+  sizeBytes(): number {
+    const stats = this.root.getStats() as { pageSize?: number; lastPageNumber?: number };
+    assert(typeof stats.pageSize === 'number' && typeof stats.lastPageNumber === 'number', 'LMDB stats without page counts');
+    return (stats.lastPageNumber + 1) * stats.pageSize;
+  }
+
   /** Forces everything committed so far to stable storage. */
   sync(): Promise<void> {
     const root = this.root as unknown as RootWithSync;

@@ -108,6 +108,8 @@ export interface StoreStats {
   readonly kvRecords: number;
   /** Records freed by physical compaction since open. */
   readonly compactionFreed: number;
+  /** Size of the LMDB file up to its last allocated page. */
+  readonly dbBytes: number;
 }
 
 class Meta implements MetaWriter {
@@ -532,6 +534,7 @@ export class MvccStore {
       consistentIndex: this.s.consistentIndex,
       indexedKeys: this.s.index.size,
       kvRecords: this.s.backend.kvEntryCount(),
+      dbBytes: this.s.backend.sizeBytes(),
       compactionFreed: this.compactor.freed,
     };
   }

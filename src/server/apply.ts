@@ -13,6 +13,8 @@ import type { StateMachine } from './raft-driver.ts';
 import { decodeEnvelope, type InternalRequest } from './request-codec.ts';
 import { serverError, type ServerError, type ServerErrorCode } from './errors.ts';
 import { decodeMemberContext, deleteMember, readMember, writeMember } from './members.ts';
+import { clearAlarm, storeGrowth, raiseAlarm, readAlarms, type AlarmRecord } from './alarms.ts';
+import type { AlarmRequest } from './request-codec.ts';
 
 export type ApplyOutcome =
   | { readonly ok: true; readonly response: MvccResponse | null }
@@ -48,6 +50,9 @@ export interface ApplyHooks {
 }
 
 export class ApplyMachine implements StateMachine {
+  /** Whether NOSPACE is raised, cached per store instance (a snapshot install swaps the store). */
+  private noSpace: { store: MvccStore; raised: boolean } | null = null;
+
   constructor(
     private readonly store: () => MvccStore,
     private readonly memberId: string,
@@ -85,6 +90,12 @@ export class ApplyMachine implements StateMachine {
       });
       return r.status === 'skipped' ? null : { ok: true, response: null };
     }
+    if (request.op === 'alarm') return this.applyAlarm(store, index, request);
+    if (this.noSpaceRaised(store) && storeGrowth(request) !== null) {
+      // Refused, but the entry still counts as applied so a replay skips it.
+      const r = store.write(index, () => {});
+      return r.status === 'skipped' ? null : { ok: false, error: serverError('NO_SPACE') };
+    }
     const r = store.apply(index, request);
     switch (r.status) {
       case 'skipped':
@@ -94,6 +105,25 @@ export class ApplyMachine implements StateMachine {
       case 'failed':
         return { ok: false, error: fromMvccError(r.error) };
     }
+  }
+
+  private noSpaceRaised(store: MvccStore): boolean {
+    if (this.noSpace?.store !== store) this.noSpace = { store, raised: readAlarms(store.meta).some((a) => a.alarm === 'NOSPACE') };
+    return this.noSpace.raised;
+  }
+
+  /** Raises or clears an alarm; deactivating with type NONE clears every alarm of the member. */
+  private applyAlarm(store: MvccStore, index: number, request: AlarmRequest): ApplyOutcome | null {
+    const r = store.write(index, (tx) => {
+      if (request.action === 'activate') {
+        if (request.alarm !== 'NONE') raiseAlarm(tx.meta, { memberId: request.memberId, alarm: request.alarm });
+        return;
+      }
+      const clear: AlarmRecord[] = readAlarms(tx.meta).filter((a) => a.memberId === request.memberId && (request.alarm === 'NONE' || a.alarm === request.alarm));
+      for (const a of clear) clearAlarm(tx.meta, a);
+    });
+    this.noSpace = null;
+    return r.status === 'skipped' ? null : { ok: true, response: null };
   }
 
   private applyConfChange(e: Entry): void {

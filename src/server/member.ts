@@ -18,6 +18,7 @@ import { MemoryStorage, bootstrapStorage } from '../raft/storage.ts';
 import type { ConfChange, HardState, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
 import { Transport } from '../transport/transport.ts';
 import { DiskLog, Wal, WalClusterMismatchError, loadNewest } from '../wal/index.ts';
+import { readAlarms, type AlarmRecord } from './alarms.ts';
 import { ApplyMachine, fromMvccError, type ApplyOutcome } from './apply.ts';
 import type { ServerConfig } from './config.ts';
 import { serverError, ServerError } from './errors.ts';
@@ -144,6 +145,8 @@ export class Member {
   private publishTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   readonly requestTimeoutMs: number;
+  /** Counters for the metrics endpoint (etcd_server_*). */
+  readonly counters = { leaderChanges: 0, proposalsFailed: 0 };
 
   private constructor(
     readonly config: ServerConfig,
@@ -239,7 +242,10 @@ export class Member {
     const applied = this.waiters.register(requestId);
     const outcome = this.driver.propose([data]);
     if (!outcome.ok) this.waiters.fail(requestId, serverError(outcome.reason === 'noLeader' ? 'NO_LEADER' : 'PROPOSAL_DROPPED'));
-    return applied;
+    return applied.catch((e: unknown) => {
+      this.counters.proposalsFailed++;
+      throw e;
+    });
   }
 
   /** A write through Raft; throws the request's error if it failed. */
@@ -262,6 +268,28 @@ export class Member {
   async linearizableBarrier(): Promise<void> {
     if (this.stopping !== null) throw serverError('STOPPED');
     await this.reads.wait();
+  }
+
+  /**
+   * Refuses a write of about `costBytes` that would take the store past --quota-backend-bytes,
+   * and raises the NOSPACE alarm through the log so the whole cluster stops growing (etcd's quota).
+   */
+  checkQuota(costBytes: number): void {
+    if (this.store.stats().dbBytes + costBytes <= this.config.quotaBackendBytes) return;
+    if (!this.alarms().some((a) => a.alarm === 'NOSPACE' && a.memberId === this.id)) {
+      this.log.warn(`backend size exceeds the quota of ${this.config.quotaBackendBytes} bytes; raising the NOSPACE alarm`);
+      this.write({ op: 'alarm', action: 'activate', memberId: this.id, alarm: 'NOSPACE' }).catch((e: unknown) => this.log.warn(`could not raise the NOSPACE alarm: ${String(e)}`));
+    }
+    throw serverError('NO_SPACE');
+  }
+
+  alarms(): AlarmRecord[] {
+    return readAlarms(this.store.meta);
+  }
+
+  /** Pending proposals of this member (waiting to be applied). */
+  pendingProposals(): number {
+    return this.waiters.size();
   }
 
   header(): ResponseHeader {
@@ -312,6 +340,7 @@ export class Member {
   // ---- internals -------------------------------------------------------------------------
 
   private onLeader(lead: NodeId): void {
+    if (lead !== this.lead && lead !== '') this.counters.leaderChanges++;
     if (lead !== this.lead) this.log.info(lead === '' ? `member ${this.id} lost its leader` : `member ${this.id} elected leader ${lead} at term ${this.driver.status().term}`);
     this.lead = lead;
   }

@@ -21,7 +21,19 @@ export interface MemberAttributesRequest {
   readonly clientUrls: readonly string[];
 }
 
-export type InternalRequest = MvccRequest | MemberAttributesRequest;
+/** Raises or clears an alarm on a member (etcd's AlarmRequest; NOSPACE, CORRUPT). */
+export interface AlarmRequest {
+  readonly op: 'alarm';
+  readonly action: AlarmAction;
+  readonly memberId: string;
+  readonly alarm: AlarmType;
+}
+
+export type AlarmAction = 'activate' | 'deactivate';
+/** etcd's AlarmType names; NONE only appears in requests meaning "any". */
+export type AlarmType = 'NONE' | 'NOSPACE' | 'CORRUPT';
+
+export type InternalRequest = MvccRequest | MemberAttributesRequest | AlarmRequest;
 
 export interface Envelope {
   /** Proposing member, 16 hex digits. */
@@ -30,7 +42,9 @@ export interface Envelope {
   readonly request: InternalRequest;
 }
 
-const KINDS = ['range', 'put', 'deleteRange', 'txn', 'compact', 'memberAttributes'] as const;
+const KINDS = ['range', 'put', 'deleteRange', 'txn', 'compact', 'memberAttributes', 'alarm'] as const;
+const ALARM_ACTIONS: readonly AlarmAction[] = ['activate', 'deactivate'];
+const ALARM_TYPES: readonly AlarmType[] = ['NONE', 'NOSPACE', 'CORRUPT'];
 const SORT_ORDERS: readonly SortOrder[] = ['NONE', 'ASCEND', 'DESCEND'];
 const SORT_TARGETS: readonly SortTarget[] = ['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE'];
 const COMPARE_RESULTS: readonly CompareResult[] = ['EQUAL', 'GREATER', 'LESS', 'NOT_EQUAL'];
@@ -125,6 +139,10 @@ function writeRequest(w: Writer, r: InternalRequest): void {
       w.string(r.memberId);
       w.string(r.name);
       return w.strings(r.clientUrls);
+    case 'alarm':
+      w.u8(ALARM_ACTIONS.indexOf(r.action));
+      w.string(r.memberId);
+      return w.u8(ALARM_TYPES.indexOf(r.alarm));
   }
 }
 
@@ -227,6 +245,8 @@ function readRequest(r: Reader): InternalRequest {
       return { op, revision: r.uint() };
     case 'memberAttributes':
       return { op, memberId: r.string(), name: r.string(), clientUrls: r.strings() };
+    case 'alarm':
+      return { op, action: index(ALARM_ACTIONS, r.u8(), 'alarm action'), memberId: r.string(), alarm: index(ALARM_TYPES, r.u8(), 'alarm type') };
   }
 }
 

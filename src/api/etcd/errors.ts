@@ -2,35 +2,15 @@
  * etcd's gRPC status codes and exact message texts for every server condition. Clients map
  * errors back to types by the text (etcd's errStringToError), so the wording is protocol.
  */
-import type { ServerErrorCode } from '../../server/errors.ts';
-
-export const GrpcStatus = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
-export type GrpcStatus = (typeof GrpcStatus)[keyof typeof GrpcStatus];
+import { GrpcError, Status } from '../grpc/index.ts';
+import { ServerError, type ServerErrorCode } from '../../server/errors.ts';
 
 export interface EtcdError {
-  readonly status: GrpcStatus;
+  readonly status: Status;
   readonly message: string;
 }
 
-const S = GrpcStatus;
+const S = Status;
 
 export const ETCD_ERRORS: Record<ServerErrorCode, EtcdError> = {
   NO_LEADER: { status: S.UNAVAILABLE, message: 'etcdserver: no leader' },
@@ -57,3 +37,10 @@ export const ETCD_ERRORS: Record<ServerErrorCode, EtcdError> = {
   LEARNER_NOT_SUPPORTED: { status: S.UNAVAILABLE, message: 'etcdserver: rpc not supported for learner' },
   INVALID_ARGUMENT: { status: S.INVALID_ARGUMENT, message: 'etcdserver: invalid argument' },
 };
+
+/** A server condition as etcd's gRPC error; anything else passes through (INTERNAL). */
+export function toGrpcError(e: unknown): unknown {
+  if (!(e instanceof ServerError)) return e;
+  const etcd = ETCD_ERRORS[e.code];
+  return new GrpcError(etcd.status, etcd.message, { cause: e });
+}

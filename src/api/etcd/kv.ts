@@ -1,0 +1,125 @@
+/**
+ * etcd's KV service: Range, Put, DeleteRange, Txn, Compact. Requests are checked here as etcd
+ * checks them before proposing (empty key, txn size and duplicate keys, ignore_* flags), so a
+ * bad request never reaches the log. Reads are linearizable unless `serializable` is set;
+ * a read-only Txn is served like a read, without a proposal.
+ */
+import type { Service } from 'protobufjs';
+import { unary, type ServiceImpl } from '../grpc/index.ts';
+import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnRequest, isTxnReadonly, resolveLimits, type MvccLimits } from '../../mvcc/index.ts';
+import { fromMvccError } from '../../server/apply.ts';
+import { storeGrowth } from '../../server/alarms.ts';
+import type { Member } from '../../server/member.ts';
+import {
+  deleteRangeResponse,
+  header,
+  num,
+  putResponse,
+  rangeResponse,
+  toDeleteRangeRequest,
+  toPutRequest,
+  toRangeRequest,
+  toTxnRequest,
+  txnResponse,
+  type PbCompactionRequest,
+  type PbDeleteRangeRequest,
+  type PbPutRequest,
+  type PbRangeRequest,
+  type PbTxnRequest,
+} from './convert.ts';
+import { toGrpcError } from './errors.ts';
+
+/** Runs a store check and turns its failure into the server condition etcd reports. */
+function check(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    throw fromMvccError(e);
+  }
+}
+
+/** The KV operations shared by the gRPC service and the JSON gateway. */
+export class KvApi {
+  private readonly limits: MvccLimits;
+
+  constructor(private readonly member: Member) {
+    this.limits = resolveLimits({ txnOpsMax: member.config.maxTxnOps, keyBytesMax: member.config.maxRequestBytes });
+  }
+
+  async range(pb: PbRangeRequest) {
+    const r = toRangeRequest(pb);
+    check(() => checkRangeRequest(r, this.limits));
+    const res = await this.member.range(r, pb.serializable === true);
+    return rangeResponse(res, header(this.member.header(), res.revision));
+  }
+
+  async put(pb: PbPutRequest) {
+    const r = toPutRequest(pb);
+    check(() => checkPutRequest(r, this.limits));
+    this.member.checkQuota(r.key.byteLength + r.value.byteLength);
+    const res = await this.member.write({ op: 'put', request: r });
+    if (res?.op !== 'put') throw new Error('put applied as something else');
+    return putResponse(res.response, header(this.member.header(), res.response.revision));
+  }
+
+  async deleteRange(pb: PbDeleteRangeRequest) {
+    const r = toDeleteRangeRequest(pb);
+    check(() => checkDeleteRequest(r, this.limits));
+    const res = await this.member.write({ op: 'deleteRange', request: r });
+    if (res?.op !== 'deleteRange') throw new Error('delete applied as something else');
+    return deleteRangeResponse(res.response, header(this.member.header(), res.response.revision));
+  }
+
+  async txn(pb: PbTxnRequest) {
+    const r = toTxnRequest(pb);
+    check(() => checkTxnRequest(r, this.limits));
+    if (isTxnReadonly(r)) {
+      const serializable = [...(pb.success ?? []), ...(pb.failure ?? [])].every((op) => op.request_range?.serializable === true);
+      if (!serializable) await this.member.linearizableBarrier();
+      let res;
+      try {
+        res = this.member.mvcc().txn(r);
+      } catch (e) {
+        throw fromMvccError(e);
+      }
+      return txnResponse(res, header(this.member.header(), res.revision));
+    }
+    const growth = storeGrowth({ op: 'txn', request: r });
+    if (growth !== null) this.member.checkQuota(growth);
+    const res = await this.member.write({ op: 'txn', request: r });
+    if (res?.op !== 'txn') throw new Error('txn applied as something else');
+    return txnResponse(res.response, header(this.member.header(), res.response.revision));
+  }
+
+  async compact(pb: PbCompactionRequest) {
+    const res = await this.member.write({ op: 'compact', revision: num(pb.revision) });
+    if (res?.op !== 'compact') throw new Error('compact applied as something else');
+    // physical: answer once the compacted revisions are gone from the backend, as etcd does.
+    if (pb.physical === true) await this.member.mvcc().compactionDone();
+    return { header: header(this.member.header(), res.response.revision) };
+  }
+}
+
+/** Wraps an operation so that server conditions leave as etcd's gRPC status and text. */
+export function grpcHandler<Req, Res>(fn: (req: Req) => Promise<Res>) {
+  return unary<Req, Res>(async (req) => {
+    try {
+      return await fn(req);
+    } catch (e) {
+      throw toGrpcError(e);
+    }
+  });
+}
+
+export function kvService(kv: KvApi, service: Service): [Service, ServiceImpl] {
+  return [
+    service,
+    {
+      Range: grpcHandler((r: PbRangeRequest) => kv.range(r)),
+      Put: grpcHandler((r: PbPutRequest) => kv.put(r)),
+      DeleteRange: grpcHandler((r: PbDeleteRangeRequest) => kv.deleteRange(r)),
+      Txn: grpcHandler((r: PbTxnRequest) => kv.txn(r)),
+      Compact: grpcHandler((r: PbCompactionRequest) => kv.compact(r)),
+    },
+  ];
+}

@@ -1,0 +1,79 @@
+/**
+ * etcd's Maintenance service, the part a running cluster needs: Status (etcdctl endpoint
+ * status), Alarm (list, and disarm after freeing space), Hash and HashKV (compare members).
+ */
+import type { Service } from 'protobufjs';
+import type { ServiceImpl } from '../grpc/index.ts';
+import type { AlarmRecord } from '../../server/alarms.ts';
+import type { Member } from '../../server/member.ts';
+import { idToDecimal } from '../../server/ids.ts';
+import type { AlarmType } from '../../server/request-codec.ts';
+import { header, hexId, num, type Int64 } from './convert.ts';
+import { grpcHandler } from './kv.ts';
+
+/** The etcd version Conclave reports itself as (its API level); etcdctl checks it. */
+export const ETCD_SERVER_VERSION = '3.4.23';
+export const ETCD_CLUSTER_VERSION = '3.4.0';
+
+/** etcdserverpb.AlarmType by number. */
+const ALARM_TYPES: readonly AlarmType[] = ['NONE', 'NOSPACE', 'CORRUPT'];
+const ALARM_GET = 0;
+const ALARM_ACTIVATE = 1;
+
+interface PbAlarmRequest {
+  action: number;
+  memberID: Int64;
+  alarm: number;
+}
+
+interface PbHashKVRequest {
+  revision: Int64;
+}
+
+function alarmMember(a: AlarmRecord) {
+  return { memberID: idToDecimal(a.memberId), alarm: ALARM_TYPES.indexOf(a.alarm) };
+}
+
+/** The alarm texts etcd puts in StatusResponse.errors. */
+export function alarmErrors(member: Member): string[] {
+  return member.alarms().map((a) => `memberID:${idToDecimal(a.memberId)} alarm:${a.alarm} `);
+}
+
+export function maintenanceService(member: Member, service: Service): [Service, ServiceImpl] {
+  return [
+    service,
+    {
+      Status: grpcHandler(async () => {
+        const s = member.status();
+        const stats = member.mvcc().stats();
+        return {
+          header: header(member.header()),
+          version: ETCD_SERVER_VERSION,
+          dbSize: stats.dbBytes,
+          dbSizeInUse: stats.dbBytes,
+          leader: s.leader === '' ? '0' : idToDecimal(s.leader),
+          raftIndex: s.raftIndex,
+          raftTerm: s.raftTerm,
+          raftAppliedIndex: s.raftAppliedIndex,
+          errors: alarmErrors(member),
+          isLearner: s.isLearner,
+        };
+      }),
+      Alarm: grpcHandler(async (r: PbAlarmRequest) => {
+        if (r.action !== ALARM_GET) {
+          const action = r.action === ALARM_ACTIVATE ? 'activate' : 'deactivate';
+          await member.write({ op: 'alarm', action, memberId: hexId(r.memberID), alarm: ALARM_TYPES[r.alarm] ?? 'NONE' });
+        }
+        return { header: header(member.header()), alarms: member.alarms().map(alarmMember) };
+      }),
+      Hash: grpcHandler(async () => {
+        const h = await member.mvcc().hash();
+        return { header: header(member.header(), h.revision), hash: h.hash };
+      }),
+      HashKV: grpcHandler(async (r: PbHashKVRequest) => {
+        const h = await member.mvcc().hashKV(num(r.revision));
+        return { header: header(member.header(), h.revision), hash: h.hash, compact_revision: h.compactRevision };
+      }),
+    },
+  ];
+}

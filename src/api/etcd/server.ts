@@ -1,0 +1,153 @@
+/**
+ * The client port: etcd's gRPC services and, on the same port, HTTP/1.1 for the JSON gateway,
+ * /health, /version and /metrics, as etcd serves them.
+ */
+import type http from 'node:http';
+import type { Service } from 'protobufjs';
+import { GrpcServer, listenClientPort, type CallContext, type ClientPort, type ServiceImpl } from '../grpc/index.ts';
+import type { ServerConfig } from '../../server/config.ts';
+import type { Logger, Member } from '../../server/member.ts';
+import { clusterService } from './cluster.ts';
+import { Gateway, sendJson } from './gateway.ts';
+import { KvApi, kvService } from './kv.ts';
+import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION, maintenanceService } from './maintenance.ts';
+import { memberMetrics } from './metrics.ts';
+import { etcdService } from './proto/load.ts';
+
+export const CLIENT_API_LIMITS = {
+  /** gRPC messages may exceed --max-request-bytes by this much, so oversize requests get etcd's own error. */
+  grpcOverheadBytes: 512 * 1024,
+  /** How long GET /health waits for a linearizable read before calling the member unhealthy. */
+  healthReadTimeoutMs: 1_000,
+} as const;
+
+/** Gateway paths of the unary methods, as etcd's google.api.http annotations give them. */
+const GATEWAY_PATHS: Record<string, Record<string, string>> = {
+  'etcdserverpb.KV': { Range: 'kv/range', Put: 'kv/put', DeleteRange: 'kv/deleterange', Txn: 'kv/txn', Compact: 'kv/compaction' },
+  'etcdserverpb.Maintenance': { Alarm: 'maintenance/alarm', Status: 'maintenance/status', Hash: 'maintenance/hash' },
+  'etcdserverpb.Cluster': { MemberList: 'cluster/member/list' },
+};
+
+/** etcd answers every HTTP/1.1 request with these (its CORS defaults). */
+const CORS_HEADERS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'POST, GET, OPTIONS, PUT, DELETE',
+  'access-control-allow-headers': 'accept, content-type, authorization',
+};
+
+export interface ClientApi {
+  /** The bound ports, one per --listen-client-urls entry (useful when a URL asked for port 0). */
+  ports(): number[];
+  close(): Promise<void>;
+}
+
+function gatewayContext(req: http.IncomingMessage, path: string): CallContext {
+  const metadata: Record<string, string> = {};
+  if (typeof req.headers.authorization === 'string') metadata.token = req.headers.authorization;
+  return { method: path, metadata, peer: `${req.socket.remoteAddress}:${req.socket.remotePort}`, deadline: undefined, signal: new AbortController().signal };
+}
+
+/** Serves the unary methods of `impl` on the gateway too, with the same handlers. */
+function addGatewayRoutes(gateway: Gateway, service: Service, impl: ServiceImpl, routes: Record<string, string>): void {
+  for (const [method, path] of Object.entries(routes)) {
+    const handler = impl[method];
+    const m = service.methods[method];
+    if (handler?.kind !== 'unary' || m === undefined) throw new Error(`gateway: ${service.name}/${method} is not a unary method we serve`);
+    m.resolve();
+    gateway.add(path, {
+      requestType: m.resolvedRequestType!,
+      responseType: m.resolvedResponseType!,
+      handle: (body, req) => handler.fn(body, gatewayContext(req, `/v3/${path}`)),
+    });
+  }
+}
+
+export async function startClientApi(member: Member, config: ServerConfig, log: Logger): Promise<ClientApi> {
+  const grpc = new GrpcServer({
+    receiveBytesMax: config.maxRequestBytes + CLIENT_API_LIMITS.grpcOverheadBytes,
+    onHandlerError: (err, method) => log.error(`${method} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
+  });
+  const gateway = new Gateway(config.maxRequestBytes);
+  const services: Array<[Service, ServiceImpl]> = [
+    kvService(new KvApi(member), etcdService('etcdserverpb.KV')),
+    maintenanceService(member, etcdService('etcdserverpb.Maintenance')),
+    clusterService(member, etcdService('etcdserverpb.Cluster')),
+  ];
+  for (const [service, impl] of services) {
+    grpc.addService(service, impl);
+    addGatewayRoutes(gateway, service, impl, GATEWAY_PATHS[service.fullName.replace(/^\./, '')] ?? {});
+  }
+  const metrics = memberMetrics(member);
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v);
+    const path = (req.url ?? '/').split('?')[0]!;
+    const respond = async (): Promise<void> => {
+      if (gateway.matches(path)) return gateway.serve(req, res);
+      switch (path) {
+        case '/health':
+          return health(member, req, res);
+        case '/version':
+          return sendJson(res, 200, JSON.stringify({ etcdserver: ETCD_SERVER_VERSION, etcdcluster: ETCD_CLUSTER_VERSION }));
+        case '/metrics': {
+          const text = await metrics.metrics();
+          res.writeHead(200, { 'content-type': metrics.contentType });
+          res.end(text);
+          return;
+        }
+        default:
+          res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
+          res.end('404 page not found\n');
+      }
+    };
+    respond().catch((e: unknown) => {
+      log.error(`${path} failed: ${String(e)}`);
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  };
+
+  const ports: ClientPort[] = [];
+  try {
+    for (const url of config.listenClientUrls) {
+      const u = new URL(url);
+      if (u.protocol !== 'http:') throw new Error(`--listen-client-urls: ${url}: only http:// is served so far`);
+      ports.push(await listenClientPort({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 2379) }, grpc.handleStream, onRequest));
+    }
+  } catch (e) {
+    await Promise.all(ports.map((p) => p.close(0)));
+    throw e;
+  }
+  return {
+    ports: () => ports.map((p) => p.address().port),
+    close: async () => {
+      await Promise.all(ports.map((p) => p.close()));
+    },
+  };
+}
+
+/**
+ * GET /health as etcd 3.4 answers it: {"health":"true"} when there is a leader, no alarm is
+ * raised and a linearizable read completes in time (?serializable=true skips the read).
+ */
+async function health(member: Member, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const serializable = new URL(req.url ?? '/', 'http://x').searchParams.get('serializable') === 'true';
+  let ok = member.alarms().length === 0 && member.status().leader !== '';
+  if (ok && !serializable) {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timed out')), CLIENT_API_LIMITS.healthReadTimeoutMs);
+    });
+    try {
+      await Promise.race([member.linearizableBarrier(), timeout]);
+    } catch (e) {
+      if (!(e instanceof Error)) throw e;
+      ok = false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  const body = JSON.stringify({ health: String(ok) });
+  res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
