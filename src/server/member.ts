@@ -133,6 +133,16 @@ async function openDurable(config: ServerConfig, p: Paths, log: Logger): Promise
   return { wal, storage, memberId: expectedMember, clusterId: expectedCluster };
 }
 
+/** The member's store, with the request limits from its flags. */
+function openStore(dir: string, config: ServerConfig): Promise<MvccStore> {
+  return MvccStore.open(dir, {
+    limits: { txnOpsMax: config.maxTxnOps, keyBytesMax: config.maxRequestBytes },
+    // No lease exists until the Lease service grants one (the watch and lease issue), so a put
+    // naming a lease fails with "requested lease not found" on every member alike.
+    leaseExists: () => false,
+  });
+}
+
 export class Member {
   private store: MvccStore;
   private readonly driver: RaftDriver;
@@ -218,7 +228,7 @@ export class Member {
     for (const leftover of readdirSync(join(config.dataDir, 'member')).filter((f) => f.startsWith('db.incoming-'))) {
       await rm(join(config.dataDir, 'member', leftover), { recursive: true, force: true });
     }
-    const store = await MvccStore.open(p.db);
+    const store = await openStore(p.db, config);
     const member = new Member(config, durable.memberId, durable.clusterId, durable.wal, durable.storage, store, p, log, onFatal);
     await member.transport.start();
     member.updatePeers();
@@ -402,7 +412,7 @@ export class Member {
     await rename(this.paths.db, old);
     await rename(dir, this.paths.db);
     await rm(old, { recursive: true, force: true });
-    this.store = await MvccStore.open(this.paths.db);
+    this.store = await openStore(this.paths.db, this.config);
     assert(this.store.consistentIndex() >= snapshot.metadata.index, 'received store is older than its snapshot');
     this.updatePeers();
     this.log.info(`installed snapshot at index ${snapshot.metadata.index} (store at ${this.store.consistentIndex()})`);
