@@ -128,11 +128,15 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
 
 /**
  * GET /health as etcd 3.4 answers it: {"health":"true"} when there is a leader, no alarm is
- * raised and a linearizable read completes in time (?serializable=true skips the read).
+ * raised (but those named by ?exclude=) and a linearizable read completes in time
+ * (?serializable=true skips the read).
  */
 async function health(member: Member, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const serializable = new URL(req.url ?? '/', 'http://x').searchParams.get('serializable') === 'true';
-  let ok = member.alarms().length === 0 && member.status().leader !== '';
+  const query = new URL(req.url ?? '/', 'http://x').searchParams;
+  const serializable = query.get('serializable') === 'true';
+  // ?exclude=NOSPACE: report healthy despite that alarm (a full cluster still serves reads).
+  const excluded = new Set(query.getAll('exclude'));
+  let ok = member.alarms().every((a) => excluded.has(a.alarm)) && member.status().leader !== '';
   if (ok && !serializable) {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
