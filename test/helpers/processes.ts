@@ -90,7 +90,9 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
   const start = async (i: number): Promise<void> => {
     const m = members[i]!;
     if (m.child !== null) throw new Error(`${m.name} is already running`);
-    const [cmd, args] = flavour === 'conclave' ? [process.execPath, [CONCLAVE_BIN, 'serve', ...flags(m)]] : [ETCD_BIN, flags(m)];
+    // CONCLAVE_NODE_ARGS: extra node options for Conclave members (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+    const nodeArgs = (process.env.CONCLAVE_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+    const [cmd, args] = flavour === 'conclave' ? [process.execPath, [...nodeArgs, CONCLAVE_BIN, 'serve', ...flags(m)]] : [ETCD_BIN, flags(m)];
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONCLAVE_LOG_LEVEL: 'warn' } });
     m.child = child;
     m.output = '';

@@ -1,0 +1,228 @@
+/**
+ * End to end against real processes: a 3-member etcd 3.4 cluster (Debian's /usr/bin/etcd) and a
+ * 3-member Conclave cluster (`bin/conclave serve`), each on loopback, one after the other (never
+ * both at once, so they do not share the cores), driven by the same client and the same load.
+ *
+ * Client: one `etcd3` Etcd3 client (grpc-js) given all three client URLs; it spreads calls over
+ * them, so followers forward proposals and ReadIndex requests to the leader, as in production.
+ * Load: --concurrency calls in flight (default 64), --value-bytes values (default 256) on keys
+ * drawn at random out of --keys (default 10,000). Every key is written once first (so every get
+ * finds a value), then for each op a warm-up of --warmup seconds (default 2) and a measured run
+ * of --seconds (default 10):
+ *   put  — KV.Put of a random key (a Raft proposal, fsynced on a quorum before the answer);
+ *   get  — KV.Range of one random key, linearizable (the etcd3 default: serializable=false).
+ * Both systems run with the same flags: --heartbeat-interval=50 --election-timeout=500 (the
+ * test helper's defaults), everything else at its default (snapshot-count 100,000, 2 GiB quota).
+ *
+ * Printed: per system and op, ops/s and latency percentiles (ms); the Conclave/etcd ratios; the
+ * RSS of each member (VmRSS from /proc/<pid>/status) at the end of the system's run.
+ *
+ *   npm run bench -- cluster [--seconds S] [--concurrency C] [--value-bytes B] [--keys K]
+ *                            [--warmup S] [--systems etcd,conclave]
+ * Set CONCLAVE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") to profile the members.
+ */
+import { readFileSync } from 'node:fs';
+import { Etcd3 } from 'etcd3';
+import { etcdAvailable, startCluster, type Flavour, type ProcessCluster } from '../test/helpers/processes.ts';
+
+interface Options {
+  seconds: number;
+  warmup: number;
+  concurrency: number;
+  valueBytes: number;
+  keys: number;
+  systems: Flavour[];
+}
+
+type Op = 'put' | 'get';
+
+interface OpResult {
+  readonly system: Flavour;
+  readonly op: Op;
+  readonly ops: number;
+  readonly errors: number;
+  readonly seconds: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly p999: number;
+}
+
+interface SystemResult {
+  readonly system: Flavour;
+  readonly ops: OpResult[];
+  readonly rssMiB: number[];
+}
+
+/** Heartbeat and election timeout for both systems (ms). */
+const TIMING = { 'heartbeat-interval': '50', 'election-timeout': '500' } as const;
+
+function parse(args: string[]): Options {
+  const o: Options = { seconds: 10, warmup: 2, concurrency: 64, valueBytes: 256, keys: 10_000, systems: ['etcd', 'conclave'] };
+  for (let i = 0; i < args.length; i++) {
+    const v = args[i + 1];
+    const num = (): number => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) throw new Error(`bench cluster: ${args[i]} needs a number`);
+      i++;
+      return n;
+    };
+    switch (args[i]) {
+      case '--seconds': o.seconds = num(); break;
+      case '--warmup': o.warmup = num(); break;
+      case '--concurrency': o.concurrency = Math.max(1, Math.floor(num())); break;
+      case '--value-bytes': o.valueBytes = Math.floor(num()); break;
+      case '--keys': o.keys = Math.max(1, Math.floor(num())); break;
+      case '--systems': {
+        const list = (v ?? '').split(',').filter((s) => s !== '');
+        for (const s of list) if (s !== 'etcd' && s !== 'conclave') throw new Error(`bench cluster: unknown system ${s}`);
+        o.systems = list as Flavour[];
+        i++;
+        break;
+      }
+      default:
+        throw new Error(`bench cluster: unknown option ${args[i]}`);
+    }
+  }
+  return o;
+}
+
+function keyName(n: number): string {
+  return `bench/key-${String(n).padStart(6, '0')}`;
+}
+
+function percentile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+/** Runs `concurrency` loops of `call` until `ms` have passed; latencies in ms. */
+async function drive(concurrency: number, ms: number, call: () => Promise<unknown>): Promise<{ latencies: Float64Array; errors: number; seconds: number; firstError: unknown }> {
+  let latencies = new Float64Array(1 << 16);
+  let n = 0;
+  let errors = 0;
+  let firstError: unknown = undefined;
+  const start = performance.now();
+  const end = start + ms;
+  let last = start;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const t0 = performance.now();
+      try {
+        await call();
+      } catch (e) {
+        errors++;
+        firstError ??= e;
+        continue;
+      }
+      const t1 = performance.now();
+      if (n === latencies.length) {
+        const grown = new Float64Array(latencies.length * 2);
+        grown.set(latencies);
+        latencies = grown;
+      }
+      latencies[n++] = t1 - t0;
+      last = t1;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { latencies: latencies.slice(0, n).sort(), errors, seconds: (last - start) / 1000, firstError };
+}
+
+function rssMiB(cluster: ProcessCluster): number[] {
+  return cluster.members.map((m) => {
+    const pid = m.child?.pid;
+    if (pid === undefined) return NaN;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    return kb === null ? NaN : Number(kb[1]) / 1024;
+  });
+}
+
+async function runSystem(system: Flavour, o: Options): Promise<SystemResult> {
+  const cluster = await startCluster(system, 3, { flags: { ...TIMING } });
+  const client = new Etcd3({ hosts: cluster.members.map((m) => m.clientUrl) });
+  try {
+    const value = Buffer.alloc(o.valueBytes, 'v');
+    const randomKey = (): string => keyName(Math.floor(Math.random() * o.keys));
+    const put = (): Promise<unknown> => client.put(randomKey()).value(value).exec();
+    const get = (): Promise<unknown> => client.get(randomKey()).exec();
+
+    // Every key once, so gets always find a value.
+    let next = 0;
+    const fill = async (): Promise<void> => {
+      while (next < o.keys) await client.put(keyName(next++)).value(value).exec();
+    };
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: o.concurrency }, fill));
+    console.log(`${system}: wrote ${o.keys} keys in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    const ops: OpResult[] = [];
+    for (const [op, call] of [['put', put], ['get', get]] as const) {
+      if (o.warmup > 0) await drive(o.concurrency, o.warmup * 1000, call);
+      const r = await drive(o.concurrency, o.seconds * 1000, call);
+      if (r.errors > 0) console.log(`${system} ${op}: ${r.errors} errors, first: ${String(r.firstError)}`);
+      ops.push({
+        system,
+        op,
+        ops: r.latencies.length,
+        errors: r.errors,
+        seconds: r.seconds,
+        p50: percentile(r.latencies, 0.5),
+        p99: percentile(r.latencies, 0.99),
+        p999: percentile(r.latencies, 0.999),
+      });
+      const last = ops[ops.length - 1]!;
+      console.log(`${system} ${op}: ${(last.ops / last.seconds).toFixed(0)} ops/s, p50 ${last.p50.toFixed(2)} ms, p99 ${last.p99.toFixed(2)} ms`);
+    }
+    const rss = rssMiB(cluster);
+    return { system, ops, rssMiB: rss };
+  } finally {
+    client.close();
+    // SIGTERM first, so members exit cleanly (and write their --cpu-prof profiles).
+    for (let i = 0; i < cluster.members.length; i++) await cluster.stop(i);
+    await cluster.destroy();
+  }
+}
+
+function pad(s: string, n: number, left = false): string {
+  return left ? s.padEnd(n) : s.padStart(n);
+}
+
+function printTable(results: SystemResult[], o: Options): void {
+  console.log('');
+  console.log(
+    `3 members each on loopback, heartbeat ${TIMING['heartbeat-interval']} ms / election ${TIMING['election-timeout']} ms; ` +
+      `etcd3 client, ${o.concurrency} in flight, ${o.valueBytes}-byte values, ${o.keys} keys, ${o.seconds} s per op after ${o.warmup} s warm-up`,
+  );
+  console.log(`${pad('system', 10, true)}${pad('op', 5, true)}${pad('ops/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p999 ms', 9)}${pad('errors', 8)}`);
+  for (const s of results) {
+    for (const r of s.ops) {
+      console.log(
+        `${pad(r.system, 10, true)}${pad(r.op, 5, true)}${pad((r.ops / r.seconds).toFixed(0), 9)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.p999.toFixed(2), 9)}${pad(String(r.errors), 8)}`,
+      );
+    }
+  }
+  const etcd = results.find((s) => s.system === 'etcd');
+  const conclave = results.find((s) => s.system === 'conclave');
+  if (etcd !== undefined && conclave !== undefined) {
+    console.log('');
+    console.log(`${pad('Conclave/etcd', 15, true)}${pad('ops/s', 9)}${pad('p50', 9)}${pad('p99', 9)}${pad('p999', 9)}`);
+    for (const c of conclave.ops) {
+      const e = etcd.ops.find((x) => x.op === c.op)!;
+      const ratio = (a: number, b: number): string => (a / b).toFixed(2);
+      console.log(`${pad(c.op, 15, true)}${pad(ratio(c.ops / c.seconds, e.ops / e.seconds), 9)}${pad(ratio(c.p50, e.p50), 9)}${pad(ratio(c.p99, e.p99), 9)}${pad(ratio(c.p999, e.p999), 9)}`);
+    }
+  }
+  console.log('');
+  console.log('RSS per member at the end of the run (MiB):');
+  for (const s of results) console.log(`${pad(s.system, 10, true)}${s.rssMiB.map((r) => r.toFixed(0)).join(' / ')}`);
+}
+
+export default async function benchCluster(args: string[]): Promise<void> {
+  const o = parse(args);
+  if (o.systems.includes('etcd') && !etcdAvailable()) throw new Error('bench cluster: /usr/bin/etcd and /usr/bin/etcdctl are needed');
+  const results: SystemResult[] = [];
+  for (const system of o.systems) results.push(await runSystem(system, o));
+  printTable(results, o);
+}
