@@ -44,6 +44,12 @@ export class Inflights {
     if (this.count === 0) this.start = 0;
   }
 
+  /** Frees the oldest append, whatever its index. */
+  freeFirstOne(): void {
+    if (this.count === 0) return;
+    this.freeLE(this.indexes[this.start]!);
+  }
+
   full(): boolean {
     return this.count === this.maxCount || (this.maxBytes > 0 && this.bytes >= this.maxBytes);
   }

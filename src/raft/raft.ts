@@ -774,6 +774,9 @@ export class Raft {
 
   private handleHeartbeatResponse(m: MsgHeartbeatResp, pr: Progress): void {
     pr.probeSent = false;
+    // An append lost on the way would keep a full window full forever: free one slot, so the
+    // next append goes out and the follower's rejection of it resets the window.
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
     if (this.readOnlyMode !== 'safe' || m.context.byteLength === 0) return;
     const acks = this.readOnly.recvAck(m.from, m.context);

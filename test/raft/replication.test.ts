@@ -117,3 +117,19 @@ test('flow control: the in-flight window bounds unacknowledged appends to a sile
   assert.equal(appsToB, 4, 'four appends with entries in flight, then the leader waits');
   assert.deepEqual(c.appliedData('c').length, 50, 'the other follower keeps the cluster committing');
 });
+
+test('flow control: a full window whose appends were lost reopens on heartbeat replies (no stall)', () => {
+  const c = new TestCluster(['a', 'b', 'c'], { maxInflightMsgs: 1 });
+  c.elect('a');
+  // The one append in b's window is lost; c keeps the cluster committing.
+  let lost = 0;
+  c.drop = (m: Message) => m.type === 'app' && m.to === 'b' && m.entries.length > 0 && lost++ === 0;
+  for (let i = 0; i < 5; i++) {
+    c.get('a').raft.propose([bytes(`v${i}`)]);
+    c.settle();
+  }
+  assert.equal(lost, 1);
+  assert.deepEqual(c.appliedData('b'), [], 'b saw nothing: its window is full of a lost append');
+  c.tickAll(3);
+  assert.deepEqual(c.appliedData('b'), ['v0', 'v1', 'v2', 'v3', 'v4'], 'heartbeat replies free the window and b catches up');
+});
