@@ -813,9 +813,9 @@ export class Raft {
     const snap = m.snapshot;
     const { index, term, confState } = snap.metadata;
     if (index <= this.log.committed) return false;
-    const members = [...confState.voters, ...confState.votersOutgoing, ...confState.learners, ...confState.learnersNext];
-    // A snapshot from a configuration we are not part of would leave us unable to take part.
-    if (!members.includes(this.id)) return false;
+    // A snapshot whose configuration lacks us is still taken (etcd's raft refuses it): the leader
+    // tracks us, so we were added after it, and the entries that follow it bring us in. Refusing
+    // it left a member added after the leader's last snapshot unable ever to catch up.
     if (this.log.matchTerm(index, term)) {
       // We already hold the log up to the snapshot: just learn that it is committed.
       this.log.commitTo(index);

@@ -174,3 +174,24 @@ test('a leader removed by a committed change steps down, and the rest elect a ne
   c.settle();
   assert.deepEqual(c.appliedData('b'), ['z']);
 });
+
+test('a member added after the leader last snapshotted takes that snapshot, then the entries that add it', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  c.get('a').raft.propose([bytes('x')]);
+  c.settle();
+  const leader = c.get('a');
+  const applied = leader.raft.status().applied;
+  leader.storage.createSnapshot(applied, leader.raft.status().confState, bytes('state'));
+  leader.storage.compact(applied);
+  // The snapshot's configuration does not name d: only the log after it does.
+  assert.deepEqual(leader.raft.proposeConfChange(change('addLearner', 'd')), { ok: true });
+  c.add('d', null);
+  c.settle();
+  c.tickAll(3);
+  leader.raft.propose([bytes('y')]);
+  c.settle();
+  assert.equal(c.get('d').storage.snapshot().metadata.index, applied);
+  assert.deepEqual(c.get('d').raft.status().confState.learners, ['d']);
+  assert.deepEqual(c.appliedData('d'), ['y']);
+});
