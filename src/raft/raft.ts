@@ -142,6 +142,11 @@ export class Raft {
   /** Index of the newest configuration change in the log; no new one until it is applied. */
   private pendingConfIndex = 0;
   private uncommittedSize = 0;
+  /**
+   * Index of the last snapshot from the leader whose configuration replaced ours. A Ready handed
+   * out before it may still carry older conf changes: they are part of that configuration already.
+   */
+  private configRestoredAt = 0;
   /** ReadIndex requests received before this leader committed an entry of its own term. */
   private pendingReadIndex: { from: NodeId; context: Uint8Array }[] = [];
 
@@ -358,7 +363,7 @@ export class Raft {
     const lastEntry = rd.entries[rd.entries.length - 1];
     if (lastEntry !== undefined) this.log.stableTo(lastEntry.index, lastEntry.term);
     for (const e of rd.committedEntries) {
-      if (e.kind === EntryKind.ConfChange) this.applyConfChangeEntry(e);
+      if (e.kind === EntryKind.ConfChange && e.index > this.configRestoredAt) this.applyConfChangeEntry(e);
       if (this.role === 'leader') this.uncommittedSize = Math.max(0, this.uncommittedSize - e.data.byteLength);
     }
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
@@ -823,6 +828,7 @@ export class Raft {
     }
     this.log.restore(snap);
     this.trk.setConfig(configFromConfState(confState), this.log.lastIndex() + 1);
+    this.configRestoredAt = index;
     return true;
   }
 

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestCluster, bytes } from './cluster.ts';
+import { TestCluster, bytes, seeded } from './cluster.ts';
 import { decodeConfChange, encodeConfChange } from '../../src/raft/confchange.ts';
-import type { ConfChange } from '../../src/raft/types.ts';
+import { Raft } from '../../src/raft/raft.ts';
+import { MemoryStorage, bootstrapStorage } from '../../src/raft/storage.ts';
+import { EntryKind, type ConfChange, type Entry, type Ready } from '../../src/raft/types.ts';
 
 const EMPTY = new Uint8Array(0);
 
@@ -194,4 +196,33 @@ test('a member added after the leader last snapshotted takes that snapshot, then
   assert.equal(c.get('d').storage.snapshot().metadata.index, applied);
   assert.deepEqual(c.get('d').raft.status().confState.learners, ['d']);
   assert.deepEqual(c.appliedData('d'), ['y']);
+});
+
+test('conf changes of a Ready handed out before a snapshot arrived do not alter the snapshot configuration', () => {
+  const storage = new MemoryStorage();
+  bootstrapStorage(storage, ['a', 'b', 'x']);
+  const x = new Raft({ id: 'x', storage, electionTick: 10, heartbeatTick: 1, random: seeded(1) });
+  const handle = (rd: Ready): void => {
+    if (rd.snapshot) storage.applySnapshot(rd.snapshot);
+    storage.append(rd.entries);
+    if (rd.hardState) storage.setHardState(rd.hardState);
+  };
+  let rd = x.ready();
+  handle(rd);
+  x.advance(rd);
+  // Entry 4 adds learner d and is committed: the application is handed it…
+  const addD: Entry = { term: 2, index: 4, kind: EntryKind.ConfChange, data: encodeConfChange(change('addLearner', 'd')) };
+  x.step({ type: 'app', from: 'a', to: 'x', term: 2, logIndex: 3, logTerm: 1, entries: [addD], commit: 4 });
+  const pending = x.ready();
+  assert.deepEqual(pending.committedEntries.map((e) => e.index), [4]);
+  handle(pending);
+  // …but before it is done, a snapshot at 10 arrives, taken after d had been removed again.
+  const conf = { voters: ['a', 'b', 'x'], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false };
+  x.step({ type: 'snap', from: 'a', to: 'x', term: 2, snapshot: { metadata: { index: 10, term: 2, confState: conf }, data: EMPTY } });
+  x.advance(pending);
+  rd = x.ready();
+  assert.equal(rd.snapshot?.metadata.index, 10);
+  handle(rd);
+  x.advance(rd);
+  assert.deepEqual(x.status().confState, conf);
 });
