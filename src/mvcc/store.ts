@@ -539,6 +539,12 @@ export class MvccStore {
     };
   }
 
+  /** Bytes of the backend file in use (stats().dbBytes without the other counters): what the quota counts. */
+  dbBytes(): number {
+    this.live();
+    return this.s.backend.sizeBytes();
+  }
+
   /** Forces all committed writes to disk (they are not fsynced one by one). */
   sync(): Promise<void> {
     this.live();
