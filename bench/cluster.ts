@@ -14,7 +14,10 @@
  * Both systems run with the same flags: --heartbeat-interval=50 --election-timeout=500 (the
  * test helper's defaults), everything else at its default (snapshot-count 100,000, 2 GiB quota).
  *
- * Printed: per system and op, ops/s and latency percentiles (ms); the Conclave/etcd ratios; the
+ * Printed: per system and op, ops/s and latency percentiles (ms); CPU time per op of the three
+ * members together ("srv", from /proc/<pid>/stat) and of the client process ("cli": the cores
+ * are shared, so a costlier client leaves less for the members); "other": cores busy with
+ * anything else on the machine during the run (should be ≈ 0); the Conclave/etcd ratios; the
  * RSS of each member (VmRSS from /proc/<pid>/status) at the end of the system's run.
  *
  *   npm run bench -- cluster [--seconds S] [--concurrency C] [--value-bytes B] [--keys K]
@@ -45,12 +48,19 @@ interface OpResult {
   readonly p50: number;
   readonly p99: number;
   readonly p999: number;
+  /** CPU time of all members together, and of this (client) process, per op (µs). */
+  readonly memberCpuUs: number;
+  readonly clientCpuUs: number;
+  /** Cores busy with anything but the members and the client during the run (another load skews the figures). */
+  readonly otherCores: number;
 }
 
 interface SystemResult {
   readonly system: Flavour;
   readonly ops: OpResult[];
   readonly rssMiB: number[];
+  /** etcd_server_leader_changes_seen_total of each member at the end (1 = just the first election). */
+  readonly leaderChanges: number[];
 }
 
 /** Heartbeat and election timeout for both systems (ms). */
@@ -129,6 +139,40 @@ async function drive(concurrency: number, ms: number, call: () => Promise<unknow
   return { latencies: latencies.slice(0, n).sort(), errors, seconds: (last - start) / 1000, firstError };
 }
 
+/** User + system CPU seconds of a process so far (/proc/<pid>/stat, in clock ticks of 1/100 s). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds the whole machine has been busy (/proc/stat: all but idle and iowait). */
+function machineBusy(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
+  return (total - cpu[3]! - cpu[4]!) / 100;
+}
+
+function membersCpu(cluster: ProcessCluster): number {
+  return cluster.members.reduce((sum, m) => sum + cpuSeconds(m.child?.pid), 0);
+}
+
+function clientCpu(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+async function leaderChanges(cluster: ProcessCluster): Promise<number[]> {
+  return Promise.all(
+    cluster.members.map(async (m) => {
+      const text = await (await fetch(`${m.clientUrl}/metrics`)).text();
+      const line = /^etcd_server_leader_changes_seen_total (\S+)$/m.exec(text);
+      return line === null ? NaN : Number(line[1]);
+    }),
+  );
+}
+
 function rssMiB(cluster: ProcessCluster): number[] {
   return cluster.members.map((m) => {
     const pid = m.child?.pid;
@@ -160,7 +204,13 @@ async function runSystem(system: Flavour, o: Options): Promise<SystemResult> {
     const ops: OpResult[] = [];
     for (const [op, call] of [['put', put], ['get', get]] as const) {
       if (o.warmup > 0) await drive(o.concurrency, o.warmup * 1000, call);
+      const cpu0 = membersCpu(cluster);
+      const client0 = clientCpu();
+      const busy0 = machineBusy();
       const r = await drive(o.concurrency, o.seconds * 1000, call);
+      const memberCpu = membersCpu(cluster) - cpu0;
+      const clientCpuS = clientCpu() - client0;
+      const others = machineBusy() - busy0 - memberCpu - clientCpuS;
       if (r.errors > 0) console.log(`${system} ${op}: ${r.errors} errors, first: ${String(r.firstError)}`);
       ops.push({
         system,
@@ -171,12 +221,15 @@ async function runSystem(system: Flavour, o: Options): Promise<SystemResult> {
         p50: percentile(r.latencies, 0.5),
         p99: percentile(r.latencies, 0.99),
         p999: percentile(r.latencies, 0.999),
+        memberCpuUs: (memberCpu * 1e6) / r.latencies.length,
+        clientCpuUs: (clientCpuS * 1e6) / r.latencies.length,
+        otherCores: Math.max(0, others / r.seconds),
       });
       const last = ops[ops.length - 1]!;
       console.log(`${system} ${op}: ${(last.ops / last.seconds).toFixed(0)} ops/s, p50 ${last.p50.toFixed(2)} ms, p99 ${last.p99.toFixed(2)} ms`);
     }
     const rss = rssMiB(cluster);
-    return { system, ops, rssMiB: rss };
+    return { system, ops, rssMiB: rss, leaderChanges: await leaderChanges(cluster) };
   } finally {
     client.close();
     // SIGTERM first, so members exit cleanly (and write their --cpu-prof profiles).
@@ -195,11 +248,11 @@ function printTable(results: SystemResult[], o: Options): void {
     `3 members each on loopback, heartbeat ${TIMING['heartbeat-interval']} ms / election ${TIMING['election-timeout']} ms; ` +
       `etcd3 client, ${o.concurrency} in flight, ${o.valueBytes}-byte values, ${o.keys} keys, ${o.seconds} s per op after ${o.warmup} s warm-up`,
   );
-  console.log(`${pad('system', 10, true)}${pad('op', 5, true)}${pad('ops/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p999 ms', 9)}${pad('errors', 8)}`);
+  console.log(`${pad('system', 10, true)}${pad('op', 5, true)}${pad('ops/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p999 ms', 9)}${pad('errors', 8)}${pad('srv µs/op', 11)}${pad('cli µs/op', 11)}${pad('other', 7)}`);
   for (const s of results) {
     for (const r of s.ops) {
       console.log(
-        `${pad(r.system, 10, true)}${pad(r.op, 5, true)}${pad((r.ops / r.seconds).toFixed(0), 9)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.p999.toFixed(2), 9)}${pad(String(r.errors), 8)}`,
+        `${pad(r.system, 10, true)}${pad(r.op, 5, true)}${pad((r.ops / r.seconds).toFixed(0), 9)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.p999.toFixed(2), 9)}${pad(String(r.errors), 8)}${pad(r.memberCpuUs.toFixed(0), 11)}${pad(r.clientCpuUs.toFixed(0), 11)}${pad(r.otherCores.toFixed(2), 7)}`,
       );
     }
   }
@@ -217,6 +270,8 @@ function printTable(results: SystemResult[], o: Options): void {
   console.log('');
   console.log('RSS per member at the end of the run (MiB):');
   for (const s of results) console.log(`${pad(s.system, 10, true)}${s.rssMiB.map((r) => r.toFixed(0)).join(' / ')}`);
+  console.log('Leader changes seen per member (1 = the first election only):');
+  for (const s of results) console.log(`${pad(s.system, 10, true)}${s.leaderChanges.join(' / ')}`);
 }
 
 export default async function benchCluster(args: string[]): Promise<void> {
