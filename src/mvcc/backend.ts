@@ -28,6 +28,8 @@ export class Backend {
   private readonly metaDb: Database<Buffer, Buffer>;
   private inWrite = false;
   private closed = false;
+  /** sizeBytes() as of the last write transaction (getStats is a native call; quota checks ask per request). */
+  private sizeCache: number | null = null;
 
   private constructor(readonly dir: string) {
     this.root = open<Buffer, Buffer>({
@@ -63,6 +65,7 @@ export class Backend {
       return this.root.transactionSync(fn);
     } finally {
       this.inWrite = false;
+      this.sizeCache = null;
     }
   }
 
@@ -137,9 +140,11 @@ export class Backend {
 
   /** Bytes of the LMDB file in use up to its last allocated page (what the quota counts). */
   sizeBytes(): number {
+    if (this.sizeCache !== null) return this.sizeCache;
     const stats = this.root.getStats() as { pageSize?: number; lastPageNumber?: number };
     assert(typeof stats.pageSize === 'number' && typeof stats.lastPageNumber === 'number', 'LMDB stats without page counts');
-    return (stats.lastPageNumber + 1) * stats.pageSize;
+    this.sizeCache = (stats.lastPageNumber + 1) * stats.pageSize;
+    return this.sizeCache;
   }
 
   /** Forces everything committed so far to stable storage. */

@@ -8,7 +8,7 @@
  */
 import { decodeConfChange } from '../raft/confchange.ts';
 import { EntryKind, type ConfChange, type Entry, type Snapshot } from '../raft/types.ts';
-import { MvccError, type MvccResponse, type MvccStore } from '../mvcc/index.ts';
+import { MvccError, type MvccRequest, type MvccResponse, type MvccStore } from '../mvcc/index.ts';
 import type { StateMachine } from './raft-driver.ts';
 import { decodeEnvelope, type InternalRequest } from './request-codec.ts';
 import { serverError, type ServerError, type ServerErrorCode } from './errors.ts';
@@ -40,6 +40,13 @@ export function fromMvccError(e: unknown): ServerError {
   return serverError(MVCC_TO_SERVER[e.code] ?? 'INVALID_ARGUMENT', undefined, e);
 }
 
+interface BatchedRequest {
+  readonly index: number;
+  readonly request: MvccRequest;
+  readonly proposer: string;
+  readonly requestId: number;
+}
+
 export interface ApplyHooks {
   /** A request this member proposed was applied. */
   onResult(requestId: number, outcome: ApplyOutcome): void;
@@ -68,16 +75,41 @@ export class ApplyMachine implements StateMachine {
   }
 
   apply(entries: readonly Entry[]): void {
+    // Runs of plain store requests go to the store together (one LMDB transaction per run);
+    // anything else (membership, alarms, refusals under NOSPACE) ends the run and applies alone.
+    let run: BatchedRequest[] = [];
     for (const e of entries) {
-      if (e.kind === EntryKind.ConfChange) this.applyConfChange(e);
-      else if (e.data.byteLength > 0) this.applyRequest(e);
+      if (e.kind === EntryKind.ConfChange) {
+        this.applyRun(run);
+        run = [];
+        this.applyConfChange(e);
+        continue;
+      }
+      if (e.data.byteLength === 0) continue;
+      const envelope = decodeEnvelope(e.data);
+      const request = envelope.request;
+      if (request.op !== 'memberAttributes' && request.op !== 'alarm' && !(storeGrowth(request) !== null && this.noSpaceRaised(this.store()))) {
+        run.push({ index: e.index, request, proposer: envelope.proposer, requestId: envelope.requestId });
+        continue;
+      }
+      this.applyRun(run);
+      run = [];
+      const outcome = this.execute(e.index, request);
+      if (outcome !== null && envelope.proposer === this.memberId) this.hooks.onResult(envelope.requestId, outcome);
     }
+    this.applyRun(run);
   }
 
-  private applyRequest(e: Entry): void {
-    const { proposer, requestId, request } = decodeEnvelope(e.data);
-    const outcome = this.execute(e.index, request);
-    if (outcome !== null && proposer === this.memberId) this.hooks.onResult(requestId, outcome);
+  /** Applies a run of store requests with the store's applyBatch; outcomes as execute() gives them. */
+  private applyRun(run: readonly BatchedRequest[]): void {
+    if (run.length === 0) return;
+    const results = this.store().applyBatch(run);
+    for (let i = 0; i < run.length; i++) {
+      const r = results[i]!;
+      const { proposer, requestId } = run[i]!;
+      if (r.status === 'skipped' || proposer !== this.memberId) continue;
+      this.hooks.onResult(requestId, r.status === 'applied' ? { ok: true, response: r.response } : { ok: false, error: fromMvccError(r.error) });
+    }
   }
 
   /** Runs one request; null when the entry was applied before (a replay after restart). */

@@ -250,8 +250,10 @@ export class Member {
     const data = encodeEnvelope({ proposer: this.id, requestId, request });
     if (data.byteLength > this.config.maxRequestBytes) throw serverError('REQUEST_TOO_LARGE');
     const applied = this.waiters.register(requestId);
-    const outcome = this.driver.propose([data]);
-    if (!outcome.ok) this.waiters.fail(requestId, serverError(outcome.reason === 'noLeader' ? 'NO_LEADER' : 'PROPOSAL_DROPPED'));
+    // Batched with the other proposals of this turn of the event loop (one append for all).
+    this.driver.proposeBatched(data, (outcome) => {
+      if (!outcome.ok) this.waiters.fail(requestId, serverError(outcome.reason === 'noLeader' ? 'NO_LEADER' : 'PROPOSAL_DROPPED'));
+    });
     return applied.catch((e: unknown) => {
       this.counters.proposalsFailed++;
       throw e;
@@ -285,7 +287,7 @@ export class Member {
    * and raises the NOSPACE alarm through the log so the whole cluster stops growing (etcd's quota).
    */
   checkQuota(costBytes: number): void {
-    if (this.store.stats().dbBytes + costBytes <= this.config.quotaBackendBytes) return;
+    if (this.store.dbBytes() + costBytes <= this.config.quotaBackendBytes) return;
     if (!this.alarms().some((a) => a.alarm === 'NOSPACE' && a.memberId === this.id)) {
       this.log.warn(`backend size exceeds the quota of ${this.config.quotaBackendBytes} bytes; raising the NOSPACE alarm`);
       this.write({ op: 'alarm', action: 'activate', memberId: this.id, alarm: 'NOSPACE' }).catch((e: unknown) => this.log.warn(`could not raise the NOSPACE alarm: ${String(e)}`));

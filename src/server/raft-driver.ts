@@ -60,6 +60,8 @@ export class RaftDriver {
   private appliedIndex: number;
   private snapshotIndex: number;
   private idle: (() => void)[] = [];
+  /** Proposals queued by proposeBatched, handed to Raft together at the next turn of the loop. */
+  private batch: { data: Uint8Array[]; done: ((o: Outcome) => void)[] } = { data: [], done: [] };
 
   constructor(private readonly opts: RaftDriverOptions) {
     this.storage = opts.storage;
@@ -82,6 +84,7 @@ export class RaftDriver {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     if (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
+    this.flushProposals();
   }
 
   step(m: Message): void {
@@ -94,6 +97,29 @@ export class RaftDriver {
     const outcome = this.raft.propose(data);
     this.kick();
     return outcome;
+  }
+
+  /**
+   * Queues one proposal; every proposal queued before the Ready loop next runs (this turn of the
+   * event loop, or while a batch is being persisted) goes to Raft in one propose call, so it
+   * becomes one append per follower instead of one per request. `done` gets Raft's answer.
+   */
+  proposeBatched(data: Uint8Array, done: (o: Outcome) => void): void {
+    if (this.stopped) {
+      done({ ok: false, reason: 'dropped' });
+      return;
+    }
+    this.batch.data.push(data);
+    this.batch.done.push(done);
+    this.kick();
+  }
+
+  private flushProposals(): void {
+    if (this.batch.data.length === 0) return;
+    const { data, done } = this.batch;
+    this.batch = { data: [], done: [] };
+    const outcome = this.stopped ? ({ ok: false, reason: 'dropped' } as const) : this.raft.propose(data);
+    for (const d of done) d(outcome);
   }
 
   proposeConfChange(cc: ConfChange): Outcome {
@@ -144,7 +170,11 @@ export class RaftDriver {
     if (this.running) return;
     this.running = true;
     try {
-      while (!this.stopped && this.raft.hasReady()) await this.handleReady();
+      for (;;) {
+        if (!this.stopped) this.flushProposals();
+        if (this.stopped || !this.raft.hasReady()) break;
+        await this.handleReady();
+      }
     } catch (e) {
       this.stopped = true;
       if (this.timer !== null) clearInterval(this.timer);
