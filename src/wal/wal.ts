@@ -51,7 +51,7 @@ import {
   type MetadataRecord,
   type WalMetadata,
 } from './format.ts';
-import { closeFd, defaultSync, ensureDir, fstatSize, ftruncateFd, openFd, syncDir, writeAll, writeZeros, type SyncFn } from './fsutil.ts';
+import { closeFd, defaultSync, ensureDir, fstatSize, ftruncateFd, openFd, syncDir, writeAll, writeAllSync, writeZeros, type SyncFn } from './fsutil.ts';
 import { resolveLimits, type WalLimits, type WalOptions } from './limits.ts';
 import { LogShape, type Batch } from './log-shape.ts';
 import { Replay, ReplayError } from './replay.ts';
@@ -473,7 +473,7 @@ export class Wal {
       if (pending.length === 0) return;
       const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
       pending = [];
-      await writeAll(this.active(), buf, pendingAt);
+      writeAllSync(this.active(), buf, pendingAt);
       this.counters.bytesWritten += buf.length;
       dirty = true;
     };
