@@ -28,6 +28,8 @@ import {
 import { Compactor } from './compactor.ts';
 import { CompactedError, FutureRevisionError, InvalidArgumentError, MvccError, StoreClosedError } from './errors.ts';
 import { hashAll, hashKV } from './hash.ts';
+import { readHistory } from './history.ts';
+import type { HistoryBatch, HistoryRequest } from './history.ts';
 import { resolveLimits } from './limits.ts';
 import type { MvccLimits } from './limits.ts';
 import { restoreSnapshot, snapshotStream } from './snapshot.ts';
@@ -508,6 +510,12 @@ export class MvccStore {
       const i = this.s.listeners.indexOf(listener);
       if (i >= 0) this.s.listeners.splice(i, 1);
     };
+  }
+
+  /** Committed events of a key range from a revision on, one bounded batch per call (see history.ts). */
+  history(r: HistoryRequest): HistoryBatch {
+    this.live();
+    return readHistory(this.s, r);
   }
 
   /** Hash of the whole backend except the consistent index (etcd's Hash). */
