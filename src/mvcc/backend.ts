@@ -5,8 +5,9 @@
  * fsynced (`noSync`): the WAL upstream is the source of truth, and `sync()` flushes on demand.
  */
 import { open } from 'lmdb';
-import type { Database, RangeOptions, RootDatabase, Transaction } from 'lmdb';
+import type { Database, DatabaseOptions, RangeOptions, RootDatabase, Transaction } from 'lmdb';
 import { assert } from './assert.ts';
+import { readU64 } from './codec.ts';
 
 /** An explicit LMDB read transaction: a consistent point-in-time view until `done()`. */
 export interface ReadSnapshot {
@@ -18,6 +19,9 @@ export interface RangeEntry {
   readonly value: Buffer;
 }
 
+/** Gets one kv record of a kvScan: a view of LMDB's reusable buffer, valid only during the call. */
+export type ScanVisitor = (main: number, sub: number, record: Uint8Array, length: number) => boolean;
+
 interface RootWithSync {
   sync(callback: (error?: unknown) => void): void;
 }
@@ -26,6 +30,12 @@ export class Backend {
   private readonly root: RootDatabase<Buffer, Buffer>;
   private readonly kvDb: Database<Buffer, Buffer>;
   private readonly metaDb: Database<Buffer, Buffer>;
+  /** The kv database again, for kvScan: its key reader decodes the revision in place and its
+   * value decoder hands over LMDB's reusable buffer, so a record costs no copy or allocation. */
+  private readonly kvScanDb: Database<unknown, Buffer>;
+  private scanMain = 0;
+  private scanSub = 0;
+  private scanLength = 0;
   private inWrite = false;
   private closed = false;
   /** sizeBytes() as of the last write transaction (getStats is a native call; quota checks ask per request). */
@@ -46,6 +56,31 @@ export class Backend {
     });
     this.kvDb = this.root.openDB<Buffer, Buffer>({ name: 'kv', encoding: 'binary', keyEncoding: 'binary', cache: false, compression: false });
     this.metaDb = this.root.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary', cache: false, compression: false });
+    this.kvScanDb = this.root.openDB<unknown, Buffer>({
+      name: 'kv',
+      cache: false,
+      compression: false,
+      keyEncoder: {
+        writeKey: (key: Buffer, target: Buffer, start: number): number => {
+          target.set(key, start);
+          return start + key.length;
+        },
+        readKey: (key: Buffer, start: number): number => {
+          this.scanMain = readU64(key, start);
+          this.scanSub = readU64(key, start + 8);
+          return this.scanMain;
+        },
+      },
+      encoder: {
+        encode: (): never => {
+          throw new Error('kvScan is read-only');
+        },
+        decode: (record: Uint8Array, length: number): Uint8Array => {
+          this.scanLength = length;
+          return record;
+        },
+      },
+    } as DatabaseOptions & { name: string });
   }
 
   static open(dir: string): Backend {
@@ -75,6 +110,17 @@ export class Backend {
    */
   kvGetFast(key: Buffer): Buffer | undefined {
     return this.kvDb.getBinaryFast(key);
+  }
+
+  /**
+   * Visits the kv records from revision key `start` on, in revision order, until visit returns
+   * false. The cheap way to read many records of nearby revisions: kvGetFast searches the tree
+   * from its root for every record, kvRange copies every key and value.
+   */
+  kvScan(start: Buffer, visit: ScanVisitor): void {
+    for (const { value } of this.kvScanDb.getRange({ start }) as Iterable<{ value: Uint8Array }>) {
+      if (!visit(this.scanMain, this.scanSub, value, this.scanLength)) break;
+    }
   }
 
   kvPut(key: Buffer, value: Buffer): void {

@@ -28,6 +28,7 @@
  *   "ns:<namespace>:<key>"  opaque values owned by other layers (leases, auth, members);
  *                                 <namespace> matches /^[a-z][a-z0-9_-]{0,31}$/, <key> is raw bytes
  */
+import type { ReadArena } from './arena.ts';
 import { assert, MvccAssertionError } from './assert.ts';
 import type { KeyValue } from './types.ts';
 
@@ -78,10 +79,15 @@ export function writeU64(buf: Buffer, off: number, n: number): void {
   buf.writeUInt32BE(n - hi * TWO32, off + 4);
 }
 
-export function readU64(buf: Buffer, off: number): number {
-  const hi = buf.readUInt32BE(off);
+function u32(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
+/** A big-endian u64 at off; the caller has checked that the 8 bytes are there. */
+export function readU64(b: Uint8Array, off: number): number {
+  const hi = u32(b, off);
   assert(hi < 0x200000, 'u64 field beyond 2^53');
-  return hi * TWO32 + buf.readUInt32BE(off + 4);
+  return hi * TWO32 + u32(b, off + 4);
 }
 
 export function encodeU64(n: number): Buffer {
@@ -174,44 +180,46 @@ export function recordKeyString(rec: Buffer): string {
   return rec.toString('latin1', 6, 6 + kl);
 }
 
-function u32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-
-/** u64 without bounds checks beyond the record length check the caller made. */
-function u64(b: Uint8Array, o: number): number {
-  const hi = u32(b, o);
-  if (hi >= 0x200000) throw new MvccAssertionError('u64 field beyond 2^53 in a kv record');
-  return hi * TWO32 + u32(b, o + 4);
+/** A view of bytes[start, start + length) sharing its memory. */
+function view(bytes: Uint8Array, start: number, length: number): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset + start, length);
 }
 
 /**
- * Decodes a put record that `rec` owns (the caller copies LMDB's buffer first); key and value are
- * views into rec. `expectMain` is the revision the record was read under: a mismatch is corruption.
- * The read path's hot loop: plain byte arithmetic, no BigInt unless a lease is set.
+ * Decodes the put record in rec[0, len). With an arena, rec is borrowed (LMDB's reusable buffer,
+ * which is longer than the record) and the record is copied into the arena; without one, rec is
+ * owned. Either way key and value are views of the owned bytes (keysOnly: the value is neither
+ * copied nor returned). `expectMain` is the revision the record was read under: a mismatch is
+ * corruption. The read path's hot loop: plain byte arithmetic, no BigInt unless a lease is set.
  */
-export function decodePutRecord(rec: Buffer, expectMain: number, keysOnly: boolean): KeyValue {
-  const len = rec.length;
+export function decodePutRecord(rec: Uint8Array, len: number, expectMain: number, keysOnly: boolean, arena: ReadArena | null): KeyValue {
   if (len < 6 || rec[0] !== recordFormatVersion || rec[1] !== KIND_PUT) throw new MvccAssertionError(`kv record at revision ${expectMain} is not a put record`);
   const kl = u32(rec, 2);
-  let o = 6 + kl;
-  if (len < o + 36) throw new MvccAssertionError(`kv record at revision ${expectMain} is truncated`);
-  const createRevision = u64(rec, o);
-  const modRevision = u64(rec, o + 8);
-  const version = u64(rec, o + 16);
-  const lease = (rec[o + 24]! | rec[o + 25]! | rec[o + 26]! | rec[o + 27]! | rec[o + 28]! | rec[o + 29]! | rec[o + 30]! | rec[o + 31]!) === 0 ? 0n : rec.readBigInt64BE(o + 24);
+  const o = 6 + kl;
+  if (o + 36 > len) throw new MvccAssertionError(`kv record at revision ${expectMain} is truncated`);
+  const createRevision = readU64(rec, o);
+  const modRevision = readU64(rec, o + 8);
+  const version = readU64(rec, o + 16);
+  const lease = (rec[o + 24]! | rec[o + 25]! | rec[o + 26]! | rec[o + 27]! | rec[o + 28]! | rec[o + 29]! | rec[o + 30]! | rec[o + 31]!) === 0 ? 0n : readI64(rec, o + 24);
   const vl = u32(rec, o + 32);
-  o += 36;
-  if (o + vl !== len) throw new MvccAssertionError(`kv record at revision ${expectMain} has a bad length`);
+  if (o + 36 + vl !== len) throw new MvccAssertionError(`kv record at revision ${expectMain} has a bad length`);
   if (modRevision !== expectMain) throw new MvccAssertionError(`record mod revision ${modRevision} stored under revision ${expectMain}`);
-  return {
-    key: rec.subarray(6, 6 + kl),
-    createRevision,
-    modRevision,
-    version,
-    value: keysOnly ? emptyBytes : rec.subarray(o, o + vl),
-    lease,
-  };
+  let key: Uint8Array;
+  let value: Uint8Array = emptyBytes;
+  if (arena === null) {
+    key = view(rec, 6, kl);
+    if (!keysOnly) value = view(rec, o + 36, vl);
+  } else {
+    // Only the bytes returned are copied: up to the key, or up to the value's end.
+    const at = arena.copy(rec, keysOnly ? o : len);
+    key = arena.view(at + 6, kl);
+    if (!keysOnly) value = arena.view(at + o + 36, vl);
+  }
+  return { key, createRevision, modRevision, version, value, lease };
+}
+
+function readI64(b: Uint8Array, o: number): bigint {
+  return new DataView(b.buffer, b.byteOffset).getBigInt64(o);
 }
 
 /** createRevision and version of a put record, for rebuilding the index. */

@@ -69,3 +69,11 @@ export const btreeNodeEntriesMax = 64;
  * allocations; a kv kept long after its range keeps its arena alive, so not too big.
  */
 export const readArenaBytes = 64 << 10;
+
+/**
+ * When a range read scans the kv table instead of looking each record up: at least
+ * scanRecordsMin records (starting a scan costs about one lookup), spread over at most
+ * scanSpanPerRecordMax main revisions each (a record skipped costs a third of a lookup).
+ */
+export const scanRecordsMin = 4;
+export const scanSpanPerRecordMax = 3;

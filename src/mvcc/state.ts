@@ -3,10 +3,11 @@
  * hot-path read (a revision's KeyValue). Owned by MvccStore; read and written by StoreTxn,
  * the compactor, hashing and snapshots.
  */
+import { ReadArena } from './arena.ts';
 import { assert } from './assert.ts';
 import type { Backend, ReadSnapshot } from './backend.ts';
-import { decodePutRecord, revKeyBytes } from './codec.ts';
-import { readArenaBytes } from './limits.ts';
+import { decodePutRecord, revKey, revKeyBytes } from './codec.ts';
+import { scanRecordsMin, scanSpanPerRecordMax } from './limits.ts';
 import type { MvccLimits } from './limits.ts';
 import type { TreeIndex } from './tree-index.ts';
 import type { CommitListener, KeyValue } from './types.ts';
@@ -30,11 +31,10 @@ export class StoreState {
     readonly leaseExists: ((lease: bigint) => boolean) | undefined,
   ) {}
 
-  /** A Uint8Array over the whole of LMDB's reusable read buffer (re-made if lmdb-js replaces it). */
-  private lmdbView: Uint8Array = new Uint8Array(0);
+  private readonly arena = new ReadArena();
 
-  /** The record at (main, sub) in LMDB's reusable buffer, as a view valid until the next read. */
-  private fetch(main: number, sub: number): Uint8Array {
+  /** The put stored at (main, sub); the index says it exists, so absence is corruption. */
+  readKv(main: number, sub: number, keysOnly: boolean): KeyValue {
     // Revision numbers come from the index, which only holds safe integers (asserted on write).
     const v = this.scratchView;
     const mh = Math.floor(main / 4294967296);
@@ -45,41 +45,72 @@ export class StoreState {
     v.setUint32(12, sub - sh * 4294967296);
     const fast = this.backend.kvGetFast(this.scratch);
     assert(fast !== undefined, `revision ${main}.${sub} is in the index but not in the backend`);
-    if (fast.buffer !== this.lmdbView.buffer) this.lmdbView = new Uint8Array(fast.buffer);
     // lmdb-js reports the value's length in `length` while the buffer spans a larger area.
-    return this.lmdbView.subarray(fast.byteOffset, fast.byteOffset + fast.length);
-  }
-
-  /** The put stored at (main, sub); the index says it exists, so absence is corruption. */
-  readKv(main: number, sub: number, keysOnly: boolean): KeyValue {
-    const src = this.fetch(main, sub);
-    const rec = Buffer.allocUnsafe(src.length);
-    rec.set(src);
-    return decodePutRecord(rec, main, keysOnly);
+    return decodePutRecord(fast, fast.length, main, keysOnly, this.arena);
   }
 
   /**
-   * Many puts at once (the range read path): records are copied side by side into shared arenas
-   * of readArenaBytes, so one allocation serves hundreds of kvs.
+   * The puts at flat (main, sub) pairs, in that order (the range read path). Records are read in
+   * revision order: with one scan of the kv table when the revisions lie close together (keys
+   * written together), else one lookup each.
    */
   readKvs(revs: readonly number[], keysOnly: boolean): KeyValue[] {
-    const out: KeyValue[] = new Array<KeyValue>(revs.length >>> 1);
-    let arena = Buffer.allocUnsafe(0);
-    let pos = 0;
-    for (let i = 0; i < revs.length; i += 2) {
-      const main = revs[i]!;
-      const src = this.fetch(main, revs[i + 1]!);
-      const len = src.length;
-      if (pos + len > arena.length) {
-        arena = Buffer.allocUnsafe(Math.max(readArenaBytes, len));
-        pos = 0;
-      }
-      arena.set(src, pos);
-      out[i >>> 1] = decodePutRecord(arena.subarray(pos, pos + len), main, keysOnly);
-      pos += len;
+    const n = revs.length >>> 1;
+    const out = new Array<KeyValue>(n);
+    if (n < scanRecordsMin) {
+      for (let i = 0; i < n; i++) out[i] = this.readKv(revs[i * 2]!, revs[i * 2 + 1]!, keysOnly);
+      return out;
+    }
+    const order = revisionOrder(revs);
+    const span = revs[order[n - 1]! * 2]! - revs[order[0]! * 2]! + 1;
+    if (span <= n * scanSpanPerRecordMax) {
+      this.scanInto(revs, order, keysOnly, out);
+    } else {
+      for (const i of order) out[i] = this.readKv(revs[i * 2]!, revs[i * 2 + 1]!, keysOnly);
     }
     return out;
   }
+
+  /** Reads the pairs in `order` with one forward scan from the first, skipping records not wanted. */
+  private scanInto(revs: readonly number[], order: readonly number[], keysOnly: boolean, out: KeyValue[]): void {
+    let j = 0;
+    let want = order[0]!;
+    let wantMain = revs[want * 2]!;
+    let wantSub = revs[want * 2 + 1]!;
+    this.backend.kvScan(revKey(wantMain, wantSub, false), (main, sub, record, length) => {
+      if (main !== wantMain || sub !== wantSub) {
+        // Another key's revision or a tombstone; passing the wanted revision means it is missing.
+        assert(main < wantMain || (main === wantMain && sub < wantSub), `revision ${wantMain}.${wantSub} is in the index but not in the backend`);
+        return true;
+      }
+      out[want] = decodePutRecord(record, length, main, keysOnly, this.arena);
+      if (++j === order.length) return false;
+      want = order[j]!;
+      wantMain = revs[want * 2]!;
+      wantSub = revs[want * 2 + 1]!;
+      return true;
+    });
+    assert(j === order.length, `revision ${wantMain}.${wantSub} is in the index but not in the backend`);
+  }
+}
+
+/** Pair indexes of flat (main, sub) pairs in ascending revision order (usually already so). */
+function revisionOrder(revs: readonly number[]): number[] {
+  const n = revs.length >>> 1;
+  const order = new Array<number>(n);
+  let sorted = true;
+  for (let i = 0; i < n; i++) {
+    order[i] = i;
+    if (i > 0 && !revisionBefore(revs, i - 1, i)) sorted = false;
+  }
+  if (!sorted) order.sort((a, b) => (revisionBefore(revs, a, b) ? -1 : 1));
+  return order;
+}
+
+function revisionBefore(revs: readonly number[], a: number, b: number): boolean {
+  const am = revs[a * 2]!;
+  const bm = revs[b * 2]!;
+  return am < bm || (am === bm && revs[a * 2 + 1]! < revs[b * 2 + 1]!);
 }
 
 /** Tracks LMDB read snapshots held across event-loop turns so close() can release them. */

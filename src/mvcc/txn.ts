@@ -84,7 +84,7 @@ export class StoreTxn {
     const b = keyBounds(key, rangeEnd);
     const revs: number[] | null = countOnly ? null : [];
     const count = this.s.index.collectLive(b.start, b.end, b.single, rev, limit, revs);
-    const kvs = revs === null ? [] : revs.length === 2 ? [this.s.readKv(revs[0]!, revs[1]!, keysOnly)] : this.s.readKvs(revs, keysOnly);
+    const kvs = revs === null ? [] : this.s.readKvs(revs, keysOnly);
     return { kvs, count, rev: curRev };
   }
 
@@ -259,5 +259,5 @@ export class StoreTxn {
 }
 
 function decodeOwned(record: Buffer, main: number): KeyValue {
-  return decodePutRecord(record, main, false);
+  return decodePutRecord(record, record.length, main, false, null);
 }
