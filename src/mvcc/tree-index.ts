@@ -1,5 +1,5 @@
 /**
- * The in-memory key index: an ordered map (B+ tree) from key to its KeyIndex, plus a hash map of
+ * The in-memory key index: an ordered map (B+ tree) from key to its KeyIndex, plus a hash table of
  * the same KeyIndex objects for point lookups (a B+ tree search costs ~log2(n) string compares,
  * each a likely cache miss; a hash probe costs one or two). It answers "which revision of which
  * keys is live at revision R in [key, end)" without touching the backend, and holds the authority
@@ -9,11 +9,12 @@
  */
 import { BTree } from './btree.ts';
 import { KeyIndex } from './key-index.ts';
+import { KeyTable } from './key-table.ts';
 import type { IndexedRevision } from './key-index.ts';
 
 export class TreeIndex {
   private readonly tree = new BTree<KeyIndex>();
-  private readonly byKey = new Map<string, KeyIndex>();
+  private readonly byKey = new KeyTable();
 
   /** Keys with at least one revision in the index (including deleted-but-uncompacted keys). */
   get size(): number {
@@ -32,7 +33,7 @@ export class TreeIndex {
 
   private insert(key: string, ki: KeyIndex): void {
     this.tree.set(key, ki);
-    this.byKey.set(key, ki);
+    this.byKey.set(ki);
   }
 
   private remove(key: string): void {
