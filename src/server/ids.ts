@@ -21,5 +21,13 @@ export function clusterId(memberIds: readonly string[]): string {
 
 /** Hex id → the unsigned 64-bit decimal string etcd's JSON and protobuf Long conversions use. */
 export function idToDecimal(id: string): string {
-  return BigInt(`0x${id}`).toString(10);
+  let d = decimalIds.get(id);
+  if (d === undefined) {
+    d = BigInt(`0x${id}`).toString(10);
+    // Every response header carries two ids; there are only a handful of distinct ones.
+    if (decimalIds.size < 1024) decimalIds.set(id, d);
+  }
+  return d;
 }
+
+const decimalIds = new Map<string, string>();

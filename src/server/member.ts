@@ -305,7 +305,7 @@ export class Member {
   }
 
   header(): ResponseHeader {
-    return { clusterId: this.clusterId, memberId: this.id, revision: this.store.revision, raftTerm: this.driver.status().term };
+    return { clusterId: this.clusterId, memberId: this.id, revision: this.store.revision, raftTerm: this.driver.term() };
   }
 
   status(): MemberStatus {

@@ -59,6 +59,8 @@ export class RaftDriver {
   private stopped = false;
   private appliedIndex: number;
   private snapshotIndex: number;
+  /** The term of the last persisted hard state (as etcd's raftNode keeps it for response headers). */
+  private persistedTerm: number;
   private idle: (() => void)[] = [];
   /** Proposals queued by proposeBatched, handed to Raft together at the next turn of the loop. */
   private batch: { data: Uint8Array[]; done: ((o: Outcome) => void)[] } = { data: [], done: [] };
@@ -67,6 +69,7 @@ export class RaftDriver {
     this.storage = opts.storage;
     this.raft = new Raft({ ...opts.raft, storage: opts.storage });
     this.appliedIndex = this.raft.status().applied;
+    this.persistedTerm = this.raft.status().term;
     this.snapshotIndex = opts.storage.snapshot().metadata.index;
   }
 
@@ -156,6 +159,11 @@ export class RaftDriver {
     return this.appliedIndex;
   }
 
+  /** Current term as of the last Ready, without building a whole status(). */
+  term(): number {
+    return this.persistedTerm;
+  }
+
   /** Schedules the Ready loop (once per event-loop turn, however many inputs arrived). */
   kick(): void {
     if (this.scheduled || this.running || this.stopped) return;
@@ -193,7 +201,10 @@ export class RaftDriver {
     if (rd.mustSync) await this.opts.durable.save(rd.hardState, rd.entries, rd.snapshot);
     if (rd.snapshot !== null) this.storage.applySnapshot(rd.snapshot);
     this.storage.append(rd.entries);
-    if (rd.hardState !== null) this.storage.setHardState(rd.hardState);
+    if (rd.hardState !== null) {
+      this.storage.setHardState(rd.hardState);
+      this.persistedTerm = rd.hardState.term;
+    }
     // Votes and acknowledgements promise durable state: only now may they leave.
     this.opts.outbox.send(rd.messagesAfterPersist);
 
