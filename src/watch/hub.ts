@@ -1,0 +1,213 @@
+/**
+ * WatchHub: the watchers of one store, fed without ever holding up a write (etcd's
+ * watchableStore).
+ *
+ * Synced watchers get each committed revision straight from the store's commit hook, all of a
+ * revision's events for a watcher in one message. A watcher whose stream has no room for them
+ * leaves the synced group at that revision; unsynced watchers (those, and new watchers with a
+ * start revision in the past) read the history back from the store in bounded batches, a few
+ * per event-loop turn, whenever their stream has room for a whole batch. A batch that reaches
+ * the current revision moves the watcher back to the synced group in the same synchronous step,
+ * so the next commit finds it there: no gap and no duplicate. Catching up never runs inside the
+ * commit hook, where the store may already be at a later revision than the one being reported
+ * (applyBatch reports its revisions after committing them all).
+ *
+ * A watcher that needs a revision below the compaction revision is canceled with the
+ * compaction revision, as in etcd.
+ */
+import { CompactedError, StoreClosedError, keyString } from '../mvcc/index.ts';
+import type { HistoryBatch, MvccEvent, MvccStore } from '../mvcc/index.ts';
+import { StreamClosedError } from './errors.ts';
+import { WatcherGroup } from './group.ts';
+import { resolveWatchLimits } from './limits.ts';
+import type { WatchLimits } from './limits.ts';
+import { WatchStream } from './stream.ts';
+import type { StreamHost } from './stream.ts';
+import type { Watcher } from './watcher.ts';
+
+export interface WatchHubStats {
+  readonly streams: number;
+  readonly syncedWatchers: number;
+  /** etcd's slow watchers: catching up from the store. */
+  readonly unsyncedWatchers: number;
+}
+
+export class WatchHub {
+  readonly limits: WatchLimits;
+  private readonly synced = new WatcherGroup();
+  /** Insertion order is the catch-up order: a watcher served goes to the back. */
+  private readonly unsynced = new Set<Watcher>();
+  /** Unsynced watchers per stream, so that a consumer's read wakes catch-up only when it can help. */
+  private readonly unsyncedPerStream = new Map<WatchStream, number>();
+  private readonly streams = new Set<WatchStream>();
+  private readonly host: StreamHost;
+  private readonly unsubscribe: () => void;
+  private readonly progressTimer: NodeJS.Timeout;
+  private catchUpScheduled = false;
+  private closed = false;
+
+  constructor(
+    private readonly store: MvccStore,
+    limits: Partial<WatchLimits> = {},
+  ) {
+    this.limits = resolveWatchLimits(limits);
+    this.host = {
+      get revision() {
+        return store.revision;
+      },
+      attach: (w) => this.attach(w),
+      detach: (w) => this.detach(w),
+      roomFreed: (s) => {
+        if (this.unsyncedPerStream.has(s) && s.hasRoomForCatchUp()) this.scheduleCatchUp();
+      },
+      streamClosed: (s) => this.streams.delete(s),
+    };
+    this.unsubscribe = store.onCommit((rev, events) => this.dispatch(rev, events));
+    this.progressTimer = setInterval(() => this.progressTick(), this.limits.progressNotifyIntervalMs);
+    this.progressTimer.unref();
+  }
+
+  /** A new client stream (one gRPC Watch call). */
+  openStream(): WatchStream {
+    if (this.closed) throw new StreamClosedError();
+    const s = new WatchStream(this.host, this.limits);
+    this.streams.add(s);
+    return s;
+  }
+
+  stats(): WatchHubStats {
+    return { streams: this.streams.size, syncedWatchers: this.synced.size, unsyncedWatchers: this.unsynced.size };
+  }
+
+  /** Closes every stream and detaches from the store. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.progressTimer);
+    this.unsubscribe();
+    for (const s of [...this.streams]) s.close();
+  }
+
+  private attach(w: Watcher): void {
+    if (w.minRevision > this.store.revision) this.toSynced(w);
+    else this.toUnsynced(w, w.minRevision);
+  }
+
+  private detach(w: Watcher): void {
+    if (this.unsynced.has(w)) this.leaveUnsynced(w);
+    this.synced.delete(w);
+  }
+
+  private toSynced(w: Watcher): void {
+    if (this.unsynced.has(w)) this.leaveUnsynced(w);
+    w.state = 'synced';
+    this.synced.add(w);
+  }
+
+  private toUnsynced(w: Watcher, minRevision: number): void {
+    this.synced.delete(w);
+    if (this.unsynced.has(w)) this.leaveUnsynced(w);
+    w.state = 'unsynced';
+    w.minRevision = minRevision;
+    this.unsynced.add(w);
+    this.unsyncedPerStream.set(w.stream, (this.unsyncedPerStream.get(w.stream) ?? 0) + 1);
+    this.scheduleCatchUp();
+  }
+
+  private leaveUnsynced(w: Watcher): void {
+    this.unsynced.delete(w);
+    const n = this.unsyncedPerStream.get(w.stream)! - 1;
+    if (n === 0) this.unsyncedPerStream.delete(w.stream);
+    else this.unsyncedPerStream.set(w.stream, n);
+  }
+
+  /** The commit hook: one revision's events to the synced watchers that want them. */
+  private dispatch(rev: number, events: readonly MvccEvent[]): void {
+    if (this.synced.size === 0) return;
+    const matched = new Map<Watcher, MvccEvent[]>();
+    // Events without prevKv, made once per event for the watchers that did not ask for it.
+    const bare: Array<MvccEvent | undefined> = [];
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i]!;
+      this.synced.forEachCovering(keyString(ev.kv.key), (w) => {
+        if (rev < w.minRevision || !w.accepts(ev)) return;
+        let out = ev;
+        if (!w.prevKv && ev.prevKv !== undefined) out = bare[i] ??= { type: ev.type, kv: ev.kv };
+        const list = matched.get(w);
+        if (list === undefined) matched.set(w, [out]);
+        else list.push(out);
+      });
+    }
+    for (const [w, evs] of matched) if (!w.stream.offer(w, rev, evs)) this.toUnsynced(w, rev);
+  }
+
+  private scheduleCatchUp(): void {
+    if (this.catchUpScheduled || this.closed) return;
+    this.catchUpScheduled = true;
+    setImmediate(() => this.catchUpTurn());
+  }
+
+  private catchUpTurn(): void {
+    this.catchUpScheduled = false;
+    if (this.closed) return;
+    let budget = this.limits.catchUpBatchesPerTurn;
+    for (const w of [...this.unsynced]) {
+      if (!w.stream.hasRoomForCatchUp()) continue;
+      if (budget === 0) {
+        this.scheduleCatchUp();
+        return;
+      }
+      budget--;
+      try {
+        this.catchUp(w);
+      } catch (e) {
+        if (!(e instanceof StoreClosedError)) throw e;
+        this.close();
+        return;
+      }
+    }
+    // Watchers still behind whose stream has room go on next turn; the others wait for roomFreed.
+    for (const w of this.unsynced) {
+      if (w.stream.hasRoomForCatchUp()) {
+        this.scheduleCatchUp();
+        return;
+      }
+    }
+  }
+
+  /** One history batch for one unsynced watcher. */
+  private catchUp(w: Watcher): void {
+    const rev = this.store.revision;
+    let batch: HistoryBatch;
+    try {
+      batch = this.store.history({
+        key: w.key,
+        rangeEnd: w.rangeEnd,
+        fromRevision: w.minRevision,
+        toRevision: rev,
+        prevKv: w.prevKv,
+        recordsMax: this.limits.catchUpBatchRecords,
+        bytesMax: this.limits.catchUpBatchBytes,
+      });
+    } catch (e) {
+      if (!(e instanceof CompactedError)) throw e;
+      this.leaveUnsynced(w);
+      w.stream.compacted(w, this.store.compactRevision, e.message);
+      return;
+    }
+    const events = batch.events.filter((ev) => w.accepts(ev));
+    // etcd's catch-up responses carry the current revision in their header.
+    if (events.length > 0) w.stream.pushCatchUp(w, rev, events);
+    if (batch.nextRevision > rev) {
+      this.toSynced(w);
+      w.stream.watcherSynced();
+    } else {
+      this.toUnsynced(w, batch.nextRevision); // to the back of the queue
+    }
+  }
+
+  private progressTick(): void {
+    const rev = this.store.revision;
+    for (const s of this.streams) s.progressTick(rev);
+  }
+}
