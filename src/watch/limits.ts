@@ -5,7 +5,9 @@
 export interface WatchLimits {
   /**
    * Events a stream holds undelivered before its watchers stop being fed from commits and fall
-   * back to catching up from the store (etcd: chanBufLen, 128 responses per stream).
+   * back to catching up from the store (etcd: chanBufLen, 128 responses per stream). A revision
+   * is never split, so one with more events or bytes than the room left may go beyond the limits:
+   * alone into an empty buffer, or as the first revision of a catch-up batch.
    */
   readonly streamBufferEventsMax: number;
   /** The same bound in bytes (as eventBytes counts them). */
