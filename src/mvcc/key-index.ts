@@ -1,13 +1,13 @@
 /**
  * The revisions of one key, in generations (etcd's keyIndex). A generation runs from the put
  * that (re)creates the key to the tombstone that deletes it; the last generation is the open
- * one and is empty while the key does not exist. Revisions are kept as a flat number array
+ * one and is empty while the key does not exist. Revisions are kept as flat number arrays
  * [main0, sub0, main1, sub1, …] in ascending order: far less memory than an object per revision.
  *
  * Example: put(1.0) put(2.0) delete(3.0) put(4.0) delete(5.0) gives
  *   [1.0 2.0 3.0(t)] [4.0 5.0(t)] [] .
  * The open generation lives in the KeyIndex object itself and closed ones in `closed` (empty for
- * most keys): a point lookup then touches the map entry, the KeyIndex and its revision array only.
+ * most keys): a point lookup then touches the hash table entry and the KeyIndex only.
  *
  * Compaction at revision C keeps, for the key, the latest revision r with main ≤ C and everything
  * after it: if r is a put it stays (reads at C need it); if r is a tombstone with main < C the key
@@ -19,14 +19,16 @@
  */
 import { assert } from './assert.ts';
 
-/** A generation's bookkeeping: the closed ones are Generation objects, the open one is the KeyIndex. */
-export interface Gen {
-  /** Main revision of the put that created this generation; 0 when unknown (tombstone-only restore). */
-  created: number;
-  /** Version of the latest put in this generation (etcd's version field). */
-  ver: number;
-  /** Flat [main, sub] pairs, ascending. */
-  revs: number[];
+/** A closed generation: from the put that created it to the tombstone that ended it. */
+export class Generation {
+  constructor(
+    /** Main revision of the put that created this generation; 0 when unknown (tombstone-only restore). */
+    public created: number,
+    /** Version of the latest put in this generation (etcd's version field). */
+    public ver: number,
+    /** Flat [main, sub] pairs, ascending; the last one is the tombstone. */
+    public revs: number[],
+  ) {}
 }
 
 /** Pair index of the last revision with main ≤ atRev in revs, or -1. */
@@ -44,14 +46,6 @@ function lastAtOrBelow(revs: readonly number[], atRev: number): number {
   return found;
 }
 
-export class Generation implements Gen {
-  constructor(
-    public created: number,
-    public ver: number,
-    public revs: number[],
-  ) {}
-}
-
 /** A revision found in the index. */
 export interface IndexedRevision {
   readonly main: number;
@@ -59,20 +53,25 @@ export interface IndexedRevision {
 }
 
 const noGenerations: Generation[] = [];
-/** Shared by every empty open generation; never mutated (writers assign a fresh array instead),
- * so a key's first put allocates an array of exactly two slots rather than a grown one. */
+/** Shared by every open generation with at most one revision; never mutated (writers assign a
+ * fresh array instead). */
 const noRevisions: number[] = Object.freeze([]) as unknown as number[];
 
-export class KeyIndex implements Gen {
+export class KeyIndex {
   /** Closed generations, oldest first; each ends with its tombstone. */
   closed: Generation[] = noGenerations;
+  /** created and ver of the open generation (see Generation); 0 while it is empty. */
   created = 0;
   ver = 0;
-  revs: number[] = noRevisions;
-  /** Newest revision of the open generation (0.0 when it is empty), kept beside revs so that the
-   * common lookup — the latest value — touches no array. */
-  private lastMain = 0;
-  private lastSub = 0;
+  /**
+   * The open generation's newest revision (lastMain 0: the generation is empty, the key does not
+   * exist now), and in `earlier` the ones before it. Most keys have a single revision (the rule
+   * after compaction), which then costs no array at all, and the common lookup — the latest
+   * value — touches no array either.
+   */
+  lastMain = 0;
+  lastSub = 0;
+  private earlier: number[] = noRevisions;
 
   constructor(readonly key: string) {}
 
@@ -80,36 +79,46 @@ export class KeyIndex implements Gen {
   static foundMain = 0;
   static foundSub = 0;
 
-  get generationCount(): number {
-    return this.closed.length + 1;
-  }
-
-  /** Generation i, oldest first; the last one is the open generation. */
-  gen(i: number): Gen {
-    return i < this.closed.length ? this.closed[i]! : this;
+  /** Whether the key exists now (its open generation has a put). */
+  exists(): boolean {
+    return this.lastMain !== 0;
   }
 
   isEmpty(): boolean {
-    return this.closed.length === 0 && this.revs.length === 0;
+    return this.closed.length === 0 && this.lastMain === 0;
   }
 
-  /** The open generation. */
-  current(): Gen {
-    return this;
+  /** The open generation's revisions as one flat array (a copy when it has a single revision). */
+  private openRevs(): number[] {
+    if (this.lastMain === 0) return noRevisions;
+    return [...this.earlier, this.lastMain, this.lastSub];
   }
 
-  private lastRevision(): [number, number] | null {
-    for (let g = this.generationCount - 1; g >= 0; g--) {
-      const revs = this.gen(g).revs;
-      if (revs.length > 0) return [revs[revs.length - 2]!, revs[revs.length - 1]!];
-    }
-    return null;
+  private setOpenRevs(revs: readonly number[]): void {
+    const n = revs.length;
+    this.lastMain = n === 0 ? 0 : revs[n - 2]!;
+    this.lastSub = n === 0 ? 0 : revs[n - 1]!;
+    this.earlier = n > 2 ? revs.slice(0, n - 2) : noRevisions;
+  }
+
+  private get generationCount(): number {
+    return this.closed.length + 1;
+  }
+
+  /** Revisions of generation i, oldest first; the last generation is the open one. */
+  private revsOf(i: number): readonly number[] {
+    return i < this.closed.length ? this.closed[i]!.revs : this.openRevs();
   }
 
   private assertAfterLast(main: number, sub: number): void {
-    const last = this.lastRevision();
-    if (last === null) return;
-    const [lm, ls] = last;
+    let lm = this.lastMain;
+    let ls = this.lastSub;
+    if (lm === 0) {
+      const prev = this.closed[this.closed.length - 1];
+      if (prev === undefined) return;
+      lm = prev.revs[prev.revs.length - 2]!;
+      ls = prev.revs[prev.revs.length - 1]!;
+    }
     assert(main > lm || (main === lm && sub > ls), `revision ${main}.${sub} not after ${lm}.${ls} for a key`);
   }
 
@@ -119,34 +128,32 @@ export class KeyIndex implements Gen {
    */
   put(main: number, sub: number, created?: number, version?: number): void {
     this.assertAfterLast(main, sub);
-    if (this.revs.length === 0) {
+    if (this.lastMain === 0) {
       this.created = created ?? main;
       this.ver = version ?? 1;
-      this.revs = [main, sub];
     } else {
       this.ver = version ?? this.ver + 1;
-      this.revs.push(main, sub);
+      if (this.earlier === noRevisions) this.earlier = [this.lastMain, this.lastSub];
+      else this.earlier.push(this.lastMain, this.lastSub);
     }
     this.lastMain = main;
     this.lastSub = sub;
   }
 
-  private closeGeneration(): void {
+  /** Closes the open generation with a tombstone at (main, sub). */
+  private closeGeneration(main: number, sub: number): void {
     if (this.closed === noGenerations) this.closed = [];
-    this.closed.push(new Generation(this.created, this.ver, this.revs));
+    this.closed.push(new Generation(this.created, this.ver, [...this.earlier, this.lastMain, this.lastSub, main, sub]));
     this.created = 0;
     this.ver = 0;
-    this.revs = noRevisions;
-    this.lastMain = 0;
-    this.lastSub = 0;
+    this.setOpenRevs(noRevisions);
   }
 
   /** Appends a tombstone ending the open generation. The key must exist. */
   tombstone(main: number, sub: number): void {
-    assert(this.revs.length > 0, 'tombstone on a key that does not exist');
+    assert(this.lastMain !== 0, 'tombstone on a key that does not exist');
     this.assertAfterLast(main, sub);
-    this.revs.push(main, sub);
-    this.closeGeneration();
+    this.closeGeneration(main, sub);
   }
 
   /**
@@ -155,9 +162,7 @@ export class KeyIndex implements Gen {
    */
   restoreTombstone(main: number, sub: number): void {
     assert(this.isEmpty(), 'restoreTombstone on a key with revisions');
-    this.ver = 1;
-    this.revs = [main, sub];
-    this.closeGeneration();
+    this.closed = [new Generation(0, 1, [main, sub])];
   }
 
   /** Like liveAt, but leaves the revision in KeyIndex.foundMain/foundSub and returns whether found. */
@@ -167,8 +172,8 @@ export class KeyIndex implements Gen {
       KeyIndex.foundSub = this.lastSub;
       return true;
     }
-    // The open generation first: the common case, and no array of generations to walk.
-    let revs = this.revs;
+    // The open generation's earlier revisions first: no array of generations to walk.
+    let revs = this.earlier;
     let n = revs.length;
     if (n > 0 && revs[0]! <= atRev) {
       const p = revs[n - 2]! <= atRev ? (n >>> 1) - 1 : lastAtOrBelow(revs, atRev);
@@ -197,12 +202,12 @@ export class KeyIndex implements Gen {
     return this.livePosition(atRev) ? { main: KeyIndex.foundMain, sub: KeyIndex.foundSub } : null;
   }
 
-  /** Generation index and pair position of the latest revision with main ≤ atRev, or null. */
-  private latestAtOrBelow(atRev: number): { gi: number; p: number } | null {
+  /** Generation index, its revisions and the pair position of the latest revision with main ≤ atRev, or null. */
+  private latestAtOrBelow(atRev: number): { gi: number; revs: readonly number[]; p: number } | null {
     for (let gi = this.generationCount - 1; gi >= 0; gi--) {
-      const revs = this.gen(gi).revs;
+      const revs = this.revsOf(gi);
       if (revs.length === 0 || revs[0]! > atRev) continue;
-      return { gi, p: lastAtOrBelow(revs, atRev) };
+      return { gi, revs, p: lastAtOrBelow(revs, atRev) };
     }
     return null;
   }
@@ -215,12 +220,14 @@ export class KeyIndex implements Gen {
   compact(atRev: number): boolean {
     const at = this.latestAtOrBelow(atRev);
     if (at === null) return this.isEmpty();
-    const g = this.gen(at.gi);
-    if (this.isTombstoneAt(at.gi, at.p) && g.revs[at.p * 2]! < atRev) {
+    if (this.isTombstoneAt(at.gi, at.p) && at.revs[at.p * 2]! < atRev) {
       // Everything up to and including that tombstone goes.
       this.closed = this.closed.length === at.gi + 1 ? noGenerations : this.closed.slice(at.gi + 1);
     } else {
-      if (at.p > 0) g.revs = g.revs.slice(at.p * 2);
+      if (at.p > 0) {
+        if (at.gi < this.closed.length) this.closed[at.gi]!.revs = at.revs.slice(at.p * 2);
+        else this.setOpenRevs(at.revs.slice(at.p * 2));
+      }
       if (at.gi > 0) this.closed = this.closed.slice(at.gi);
     }
     return this.isEmpty();
@@ -233,13 +240,12 @@ export class KeyIndex implements Gen {
   keep(atRev: number): IndexedRevision | null {
     const at = this.latestAtOrBelow(atRev);
     if (at === null || this.isTombstoneAt(at.gi, at.p)) return null;
-    const revs = this.gen(at.gi).revs;
-    return { main: revs[at.p * 2]!, sub: revs[at.p * 2 + 1]! };
+    return { main: at.revs[at.p * 2]!, sub: at.revs[at.p * 2 + 1]! };
   }
 
   hasRevision(main: number, sub: number): boolean {
     for (let gi = 0; gi < this.generationCount; gi++) {
-      const revs = this.gen(gi).revs;
+      const revs = this.revsOf(gi);
       if (revs.length === 0 || revs[0]! > main || revs[revs.length - 2]! < main) continue;
       for (let i = lastAtOrBelow(revs, main); i >= 0 && revs[i * 2] === main; i--) if (revs[i * 2 + 1] === sub) return true;
     }
@@ -251,31 +257,29 @@ export class KeyIndex implements Gen {
    * transaction aborts after it touched the index. Returns true if the key is now empty.
    */
   revert(main: number): boolean {
+    let revs = this.openRevs();
     for (;;) {
-      if (this.revs.length === 0) {
+      if (revs.length === 0) {
         const prev = this.closed[this.closed.length - 1];
         if (prev === undefined || prev.revs[prev.revs.length - 2] !== main) break;
         // The tombstone closing prev was written by the aborted revision: reopen prev.
         this.closed.pop();
         if (this.closed.length === 0) this.closed = noGenerations;
-        prev.revs.length -= 2;
+        revs = prev.revs.slice(0, -2);
         this.created = prev.created;
         this.ver = prev.ver;
-        this.revs = prev.revs;
         continue;
       }
-      if (this.revs[this.revs.length - 2] !== main) break;
-      this.revs.length -= 2;
-      if (this.revs.length === 0) {
+      if (revs[revs.length - 2] !== main) break;
+      revs = revs.slice(0, -2);
+      if (revs.length === 0) {
         this.created = 0;
         this.ver = 0;
       } else {
         this.ver--;
       }
     }
-    const n = this.revs.length;
-    this.lastMain = n === 0 ? 0 : this.revs[n - 2]!;
-    this.lastSub = n === 0 ? 0 : this.revs[n - 1]!;
+    this.setOpenRevs(revs);
     return this.isEmpty();
   }
 
@@ -283,7 +287,7 @@ export class KeyIndex implements Gen {
   describe(): string {
     const out: string[] = [];
     for (let gi = 0; gi < this.generationCount; gi++) {
-      const revs = this.gen(gi).revs;
+      const revs = this.revsOf(gi);
       const parts: string[] = [];
       for (let p = 0; p < revs.length >>> 1; p++) parts.push(`${revs[p * 2]}.${revs[p * 2 + 1]}${this.isTombstoneAt(gi, p) ? 't' : ''}`);
       out.push(`[${parts.join(' ')}]`);

@@ -260,7 +260,7 @@ export class MvccStore {
       const ki = index.keyIndex(k);
       if (r.tombstone) {
         if (ki === undefined) index.restoreTombstone(k, r.main, r.sub);
-        else if (ki.current().revs.length > 0) index.tombstone(k, r.main, r.sub);
+        else if (ki.exists()) index.tombstone(k, r.main, r.sub);
         // else: a tombstone whose put was already freed by an interrupted compaction; the
         // resumed compaction frees it too.
       } else {

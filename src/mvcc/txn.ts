@@ -208,12 +208,12 @@ export class StoreTxn {
     const main = this.beginRev + 1;
     const sub = this.changes.length;
     const k = keyString(key);
-    const g = s.index.keyIndex(k)?.current();
-    const live = g !== undefined && g.revs.length > 0;
-    const created = live ? g.created : main;
-    const version = live ? g.ver + 1 : 1;
+    const ki = s.index.keyIndex(k);
+    const live = ki !== undefined && ki.exists();
+    const created = live ? ki.created : main;
+    const version = live ? ki.ver + 1 : 1;
     let prevKv: KeyValue | undefined;
-    if (live && s.listeners.length > 0) prevKv = s.readKv(g.revs[g.revs.length - 2]!, g.revs[g.revs.length - 1]!, false);
+    if (live && s.listeners.length > 0) prevKv = s.readKv(ki.lastMain, ki.lastSub, false);
     const record = encodePutRecord(key, value, created, main, version, lease);
     s.backend.kvPut(revKey(main, sub, false), record);
     s.index.put(k, main, sub);

@@ -97,13 +97,13 @@ test('revert undoes the revisions of an aborted write, including generation chan
   ki.put(2, 0);
   ki.put(3, 0);
   const before = ki.describe();
-  const ver = ki.current().ver;
+  const ver = ki.ver;
   ki.tombstone(4, 0);
   ki.put(4, 1);
   ki.put(4, 2);
   assert.equal(ki.revert(4), false);
   assert.equal(ki.describe(), before);
-  assert.equal(ki.current().ver, ver);
+  assert.equal(ki.ver, ver);
   const fresh = new KeyIndex('n');
   fresh.put(9, 0);
   assert.equal(fresh.revert(9), true);
