@@ -134,8 +134,12 @@ export class BTree<V> {
       if (n.keys.length <= this.max) return null;
       const half = n.keys.length >>> 1;
       const right = new Leaf<V>();
-      right.keys = n.keys.splice(half);
-      right.vals = n.vals.splice(half);
+      right.keys = n.keys.slice(half);
+      right.vals = n.vals.slice(half);
+      // New arrays for the left half too: truncating keeps the capacity of the full array, which
+      // a leaf left behind by ascending inserts (they only ever go right) would never use.
+      n.keys = n.keys.slice(0, half);
+      n.vals = n.vals.slice(0, half);
       right.next = n.next;
       n.next = right;
       return { sep: right.keys[0]!, right };
