@@ -87,7 +87,10 @@ function u32(b: Uint8Array, o: number): number {
 export function readU64(b: Uint8Array, off: number): number {
   const hi = u32(b, off);
   assert(hi < 0x200000, 'u64 field beyond 2^53');
-  return hi * TWO32 + u32(b, off + 4);
+  const lo = u32(b, off + 4);
+  // Not hi * 2^32 + lo when hi is 0: that float arithmetic gives V8 a heap number where the small
+  // integer lo stays unboxed, and index objects holding heap numbers cost 16 bytes more per field.
+  return hi === 0 ? lo : hi * TWO32 + lo;
 }
 
 export function encodeU64(n: number): Buffer {
