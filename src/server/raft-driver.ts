@@ -61,6 +61,15 @@ export class RaftDriver {
   private snapshotIndex: number;
   /** The term of the last persisted hard state (as etcd's raftNode keeps it for response headers). */
   private persistedTerm: number;
+  /** Term and vote of the last hard state written with a sync. */
+  private synced: { term: number; vote: NodeId };
+  /**
+   * A hard state that only moved the commit index, not yet written: it goes out with the next
+   * synced save (or before a snapshot marker, or at stop). As in etcd (raft.MustSync), a commit
+   * index needs no fsync of its own: it is re-learned from the leader after a restart, and
+   * everything it covers is already durable on a quorum.
+   */
+  private unsyncedHardState: HardState | null = null;
   private idle: (() => void)[] = [];
   /** Proposals queued by proposeBatched, handed to Raft together at the next turn of the loop. */
   private batch: { data: Uint8Array[]; done: ((o: Outcome) => void)[] } = { data: [], done: [] };
@@ -70,6 +79,8 @@ export class RaftDriver {
     this.raft = new Raft({ ...opts.raft, storage: opts.storage });
     this.appliedIndex = this.raft.status().applied;
     this.persistedTerm = this.raft.status().term;
+    const hs = opts.storage.initialState().hardState;
+    this.synced = { term: hs.term, vote: hs.vote };
     this.snapshotIndex = opts.storage.snapshot().metadata.index;
   }
 
@@ -88,6 +99,16 @@ export class RaftDriver {
     this.timer = null;
     if (this.running) await new Promise<void>((resolve) => this.idle.push(resolve));
     this.flushProposals();
+    // Best effort: a commit index is not needed for safety, and a failed WAL already stopped us.
+    await this.saveUnsyncedHardState().catch(() => undefined);
+  }
+
+  /** Writes (with a sync) a commit-only hard state held back by handleReady. */
+  private async saveUnsyncedHardState(): Promise<void> {
+    const hs = this.unsyncedHardState;
+    if (hs === null) return;
+    await this.opts.durable.save(hs, [], null);
+    if (this.unsyncedHardState === hs) this.unsyncedHardState = null;
   }
 
   step(m: Message): void {
@@ -198,7 +219,16 @@ export class RaftDriver {
     if (rd.softState !== null) this.opts.onSoftState?.(rd.softState);
     // The leader's appends carry their own entries: they may leave while we persist.
     this.opts.outbox.send(rd.messages);
-    if (rd.mustSync) await this.opts.durable.save(rd.hardState, rd.entries, rd.snapshot);
+    const hs = rd.hardState;
+    const needSync = rd.entries.length > 0 || rd.snapshot !== null || (hs !== null && (hs.term !== this.synced.term || hs.vote !== this.synced.vote));
+    if (needSync) {
+      const latest = hs ?? this.unsyncedHardState;
+      this.unsyncedHardState = null;
+      await this.opts.durable.save(latest, rd.entries, rd.snapshot);
+      if (latest !== null) this.synced = { term: latest.term, vote: latest.vote };
+    } else if (hs !== null) {
+      this.unsyncedHardState = hs;
+    }
     if (rd.snapshot !== null) this.storage.applySnapshot(rd.snapshot);
     this.storage.append(rd.entries);
     if (rd.hardState !== null) {
@@ -230,6 +260,8 @@ export class RaftDriver {
     const index = this.appliedIndex;
     // The state machine may lag the WAL on disk; it must not once the WAL is released.
     await this.opts.stateMachine.sync();
+    // The commit index on disk must cover the snapshot (a restart commits at least that far).
+    await this.saveUnsyncedHardState();
     const snapshot = this.storage.createSnapshot(index, this.raft.status().confState, new Uint8Array(0));
     await this.opts.durable.saveSnapshot(snapshot);
     this.snapshotIndex = index;
