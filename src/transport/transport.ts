@@ -10,6 +10,7 @@
  */
 import net from 'node:net';
 import { decodeMessage, encodeMessage } from './codec.ts';
+import { coalesce } from './coalesce.ts';
 import {
   Channel,
   decodeHello,
@@ -256,7 +257,8 @@ class Peer {
   private socket: net.Socket | null = null;
   private connecting = false;
   private closed = false;
-  private queue: Buffer[] = [];
+  /** Messages waiting for the next write; combined (coalesce.ts) and encoded when it happens. */
+  private queue: Message[] = [];
   private flushScheduled = false;
   private backoffMs: number;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -285,7 +287,7 @@ class Peer {
       this.opts.handlers.onUnreachable(this.id);
       return;
     }
-    this.queue.push(frame(FrameKind.Message, encodeMessage(m)));
+    this.queue.push(m);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Everything produced in this turn of the event loop leaves in one write.
@@ -302,9 +304,10 @@ class Peer {
       socket.once('drain', () => this.flush());
       return;
     }
-    const batch = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue);
+    const messages = this.queue.length === 1 ? this.queue : coalesce(this.queue);
     this.queue = [];
-    socket.write(batch);
+    const frames = messages.map((m) => frame(FrameKind.Message, encodeMessage(m)));
+    socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
   }
 
   private connect(): void {

@@ -104,12 +104,28 @@ const hb = (i: number): Message => ({ type: 'heartbeat', from: 'a', to: 'b', ter
 test('messages flow between two members in order, batched per event-loop turn', async () => {
   const { a, b, pb } = await pair();
   try {
-    a.send(Array.from({ length: 1000 }, (_, i) => hb(i)));
+    // Rejections are never coalesced (coalesce.ts), so each one arrives.
+    const reject = (i: number): Message => ({ type: 'appResp', from: 'a', to: 'b', term: 1, index: i, reject: true, hintIndex: 0, hintTerm: 0 });
+    a.send(Array.from({ length: 1000 }, (_, i) => reject(i)));
     await pb.waitFor(() => pb.received.length === 1000);
     assert.deepEqual(
-      pb.received.map((m) => (m.type === 'heartbeat' ? m.commit : -1)),
+      pb.received.map((m) => (m.type === 'appResp' ? m.index : -1)),
       Array.from({ length: 1000 }, (_, i) => i),
     );
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
+test('heartbeats queued in one turn for one peer arrive as one, with the newest commit', async () => {
+  const { a, b, pb } = await pair();
+  try {
+    a.send(Array.from({ length: 100 }, (_, i) => hb(i)));
+    await pb.waitFor(() => pb.received.length >= 1 && pb.received.some((m) => m.type === 'heartbeat' && m.commit === 99));
+    assert.ok(pb.received.length < 100);
+    const last = pb.received.at(-1);
+    assert.equal(last?.type === 'heartbeat' ? last.commit : -1, 99);
   } finally {
     await a.stop();
     await b.stop();
