@@ -10,6 +10,9 @@
  * Each rate is given by wall clock and by this process's CPU time (user + system), which is the
  * steadier figure on a machine shared with other work.
  * Options: --keys N (1,000,000) --batch B --value-bytes V --range-keys R --gets G --ranges Q --dir D
+ *          --shuffled: write the keys in a random order rather than in key order, so that the
+ *          revisions of a range of keys are scattered (ranges then look each record up rather than
+ *          scan nearby revisions)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,6 +62,19 @@ function lcg(seed: number): () => number {
   };
 }
 
+/** A random permutation of 0..n-1 (Fisher–Yates). */
+function shuffle(n: number, rand: () => number): Uint32Array {
+  const a = new Uint32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
+  }
+  return a;
+}
+
 export async function benchMvcc(args: string[]): Promise<void> {
   const keys = option(args, 'keys', 1_000_000);
   const batch = option(args, 'batch', 1000);
@@ -70,7 +86,9 @@ export async function benchMvcc(args: string[]): Promise<void> {
   const base = dirArg ?? mkdtempSync(join(tmpdir(), 'conclave-bench-mvcc-'));
   const dir = join(base, 'store');
   const rand = lcg(42);
-  console.log(`mvcc storage bench: ${fmt(keys)} keys × ${valueBytes} B values, ${batch} entries per LMDB transaction`);
+  const shuffled = args.includes('--shuffled');
+  const order = shuffled ? shuffle(keys, rand) : null;
+  console.log(`mvcc storage bench: ${fmt(keys)} keys × ${valueBytes} B values, ${batch} entries per LMDB transaction${shuffled ? ', keys written in random order' : ''}`);
   try {
     const rssBefore = process.memoryUsage().rss;
     let store = await MvccStore.open(dir);
@@ -81,7 +99,7 @@ export async function benchMvcc(args: string[]): Promise<void> {
     const putTime = timed(() => {
       for (let i = 0; i < keys; ) {
         const entries: Array<{ index: number; request: MvccRequest }> = [];
-        for (let k = 0; k < batch && i < keys; k++, i++) entries.push({ index: ++index, request: { op: 'put', request: { key: keyOf(i), value } } });
+        for (let k = 0; k < batch && i < keys; k++, i++) entries.push({ index: ++index, request: { op: 'put', request: { key: keyOf(order === null ? i : order[i]!), value } } });
         store.applyBatch(entries);
       }
     });
