@@ -17,7 +17,7 @@ import { SimMember } from './member.ts';
 import { members } from './membership.ts';
 import { Network } from './network.ts';
 import { Prng } from './prng.ts';
-import { BASE_TICK, makeScenario, type Scenario, type ScenarioOptions } from './scenario.ts';
+import { BASE_TICK, ELECTION_TICK, makeScenario, type Scenario, type ScenarioOptions } from './scenario.ts';
 import { Trace } from './trace.ts';
 
 /** Liveness bounds, in nominal ticks counted from the moment all faults heal. */
@@ -77,6 +77,8 @@ class Simulation implements SimHost {
   private readonly faults: Faults;
   private readonly everMember = new Set<NodeId>();
   private readonly removedAt = new Map<NodeId, number>();
+  /** Members that applied their own removal and are about to stop. */
+  private readonly leaving = new Set<NodeId>();
   private seenConfigIndex = -1;
   private phase: 'faulty' | 'final' | 'done' = 'faulty';
   steps = 0;
@@ -193,10 +195,14 @@ class Simulation implements SimHost {
       this.seenConfigIndex = this.checker.latestConfigIndex();
       for (const id of members(this.checker.latestConfig())) this.everMember.add(id);
     }
-    // A member that applied its own removal shuts down, as etcd's members do.
+    // A member that applied its own removal shuts down, as etcd's members do: after a delay
+    // (etcd's stopWithDelay, about an election timeout), so that what it already sent still
+    // arrives. Stopping at once lost a removed leader's news that its removal was committed,
+    // and the others then needed it, gone for good, in the old configuration's quorum.
     const removed = this.everMember.has(m.id) && !members(this.checker.latestConfig()).has(m.id);
-    if (!m.retired && removed && !members(this.checker.configAt(m.sm.index)).has(m.id)) {
-      this.queue.after(0, () => this.retire(m, 'applied its removal'));
+    if (!m.retired && !this.leaving.has(m.id) && removed && !members(this.checker.configAt(m.sm.index)).has(m.id)) {
+      this.leaving.add(m.id);
+      this.queue.after(ELECTION_TICK * BASE_TICK, () => this.retire(m, 'applied its removal'));
     }
   }
 
