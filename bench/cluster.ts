@@ -21,7 +21,9 @@
  * RSS of each member (VmRSS from /proc/<pid>/status) at the end of the system's run.
  *
  *   npm run bench -- cluster [--seconds S] [--concurrency C] [--value-bytes B] [--keys K]
- *                            [--warmup S] [--systems etcd,conclave]
+ *                            [--warmup S] [--systems etcd,conclave] [--ops put,get] [--rounds N]
+ * --rounds N runs each system N times, alternating which goes first, and prints each round and
+ * the median of every figure over the rounds (a machine shared with other loads drifts).
  * Set CONCLAVE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") to profile the members.
  */
 import { readFileSync } from 'node:fs';
@@ -35,6 +37,8 @@ interface Options {
   valueBytes: number;
   keys: number;
   systems: Flavour[];
+  ops: Op[];
+  rounds: number;
 }
 
 type Op = 'put' | 'get';
@@ -57,6 +61,7 @@ interface OpResult {
 
 interface SystemResult {
   readonly system: Flavour;
+  readonly round: number;
   readonly ops: OpResult[];
   readonly rssMiB: number[];
   /** etcd_server_leader_changes_seen_total of each member at the end (1 = just the first election). */
@@ -67,7 +72,7 @@ interface SystemResult {
 const TIMING = { 'heartbeat-interval': '50', 'election-timeout': '500' } as const;
 
 function parse(args: string[]): Options {
-  const o: Options = { seconds: 10, warmup: 2, concurrency: 64, valueBytes: 256, keys: 10_000, systems: ['etcd', 'conclave'] };
+  const o: Options = { seconds: 10, warmup: 2, concurrency: 64, valueBytes: 256, keys: 10_000, systems: ['etcd', 'conclave'], ops: ['put', 'get'], rounds: 1 };
   for (let i = 0; i < args.length; i++) {
     const v = args[i + 1];
     const num = (): number => {
@@ -81,11 +86,19 @@ function parse(args: string[]): Options {
       case '--warmup': o.warmup = num(); break;
       case '--concurrency': o.concurrency = Math.max(1, Math.floor(num())); break;
       case '--value-bytes': o.valueBytes = Math.floor(num()); break;
+      case '--rounds': o.rounds = Math.max(1, Math.floor(num())); break;
       case '--keys': o.keys = Math.max(1, Math.floor(num())); break;
       case '--systems': {
         const list = (v ?? '').split(',').filter((s) => s !== '');
         for (const s of list) if (s !== 'etcd' && s !== 'conclave') throw new Error(`bench cluster: unknown system ${s}`);
         o.systems = list as Flavour[];
+        i++;
+        break;
+      }
+      case '--ops': {
+        const list = (v ?? '').split(',').filter((s) => s !== '');
+        for (const s of list) if (s !== 'put' && s !== 'get') throw new Error(`bench cluster: unknown op ${s}`);
+        o.ops = list as Op[];
         i++;
         break;
       }
@@ -183,7 +196,7 @@ function rssMiB(cluster: ProcessCluster): number[] {
   });
 }
 
-async function runSystem(system: Flavour, o: Options): Promise<SystemResult> {
+async function runSystem(system: Flavour, o: Options, round: number): Promise<SystemResult> {
   const cluster = await startCluster(system, 3, { flags: { ...TIMING } });
   const client = new Etcd3({ hosts: cluster.members.map((m) => m.clientUrl) });
   try {
@@ -203,6 +216,7 @@ async function runSystem(system: Flavour, o: Options): Promise<SystemResult> {
 
     const ops: OpResult[] = [];
     for (const [op, call] of [['put', put], ['get', get]] as const) {
+      if (!o.ops.includes(op)) continue;
       if (o.warmup > 0) await drive(o.concurrency, o.warmup * 1000, call);
       const cpu0 = membersCpu(cluster);
       const client0 = clientCpu();
@@ -229,7 +243,7 @@ async function runSystem(system: Flavour, o: Options): Promise<SystemResult> {
       console.log(`${system} ${op}: ${(last.ops / last.seconds).toFixed(0)} ops/s, p50 ${last.p50.toFixed(2)} ms, p99 ${last.p99.toFixed(2)} ms`);
     }
     const rss = rssMiB(cluster);
-    return { system, ops, rssMiB: rss, leaderChanges: await leaderChanges(cluster) };
+    return { system, round, ops, rssMiB: rss, leaderChanges: await leaderChanges(cluster) };
   } finally {
     client.close();
     // SIGTERM first, so members exit cleanly (and write their --cpu-prof profiles).
@@ -242,42 +256,87 @@ function pad(s: string, n: number, left = false): string {
   return left ? s.padEnd(n) : s.padStart(n);
 }
 
+const HEADER = `${pad('system', 12, true)}${pad('op', 5, true)}${pad('ops/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p999 ms', 9)}${pad('errors', 8)}${pad('srv µs/op', 11)}${pad('cli µs/op', 11)}${pad('other', 7)}`;
+
+function row(r: OpResult, label: string = r.system): string {
+  return `${pad(label, 12, true)}${pad(r.op, 5, true)}${pad((r.ops / r.seconds).toFixed(0), 9)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.p999.toFixed(2), 9)}${pad(String(r.errors), 8)}${pad(r.memberCpuUs.toFixed(0), 11)}${pad(r.clientCpuUs.toFixed(0), 11)}${pad(r.otherCores.toFixed(2), 7)}`;
+}
+
+function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+/** Each figure's median over the rounds of one system and op (ops/s as ops over 1 s). */
+function medianOf(runs: OpResult[]): OpResult {
+  const m = (f: (r: OpResult) => number): number => median(runs.map(f));
+  return {
+    system: runs[0]!.system,
+    op: runs[0]!.op,
+    ops: m((r) => r.ops / r.seconds),
+    seconds: 1,
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    p50: m((r) => r.p50),
+    p99: m((r) => r.p99),
+    p999: m((r) => r.p999),
+    memberCpuUs: m((r) => r.memberCpuUs),
+    clientCpuUs: m((r) => r.clientCpuUs),
+    otherCores: m((r) => r.otherCores),
+  };
+}
+
 function printTable(results: SystemResult[], o: Options): void {
   console.log('');
   console.log(
     `3 members each on loopback, heartbeat ${TIMING['heartbeat-interval']} ms / election ${TIMING['election-timeout']} ms; ` +
-      `etcd3 client, ${o.concurrency} in flight, ${o.valueBytes}-byte values, ${o.keys} keys, ${o.seconds} s per op after ${o.warmup} s warm-up`,
+      `etcd3 client, ${o.concurrency} in flight, ${o.valueBytes}-byte values, ${o.keys} keys, ${o.seconds} s per op after ${o.warmup} s warm-up` +
+      (o.rounds > 1 ? `; ${o.rounds} rounds, alternating which system goes first` : ''),
   );
-  console.log(`${pad('system', 10, true)}${pad('op', 5, true)}${pad('ops/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p999 ms', 9)}${pad('errors', 8)}${pad('srv µs/op', 11)}${pad('cli µs/op', 11)}${pad('other', 7)}`);
-  for (const s of results) {
-    for (const r of s.ops) {
+  if (o.rounds > 1) {
+    console.log('Each round:');
+    console.log(HEADER.replace('system      ', 'round       '));
+    for (const s of results) for (const r of s.ops) console.log(row(r, `${s.round + 1} ${s.system}`));
+    console.log('');
+    console.log('Median over the rounds:');
+  }
+  console.log(HEADER);
+  const summary = new Map<Flavour, OpResult[]>();
+  for (const system of o.systems) {
+    const runs = results.filter((s) => s.system === system);
+    const ops = o.ops.filter((op) => runs.some((s) => s.ops.some((r) => r.op === op)));
+    summary.set(system, ops.map((op) => medianOf(runs.flatMap((s) => s.ops.filter((r) => r.op === op)))));
+    for (const r of summary.get(system)!) console.log(row(r));
+  }
+  const etcd = summary.get('etcd');
+  const conclave = summary.get('conclave');
+  if (etcd !== undefined && conclave !== undefined) {
+    console.log('');
+    console.log(`${pad('Conclave/etcd', 15, true)}${pad('ops/s', 9)}${pad('p50', 9)}${pad('p99', 9)}${pad('p999', 9)}${pad('srv CPU/op', 12)}`);
+    for (const c of conclave) {
+      const e = etcd.find((x) => x.op === c.op);
+      if (e === undefined) continue;
+      const ratio = (a: number, b: number): string => (a / b).toFixed(2);
       console.log(
-        `${pad(r.system, 10, true)}${pad(r.op, 5, true)}${pad((r.ops / r.seconds).toFixed(0), 9)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.p999.toFixed(2), 9)}${pad(String(r.errors), 8)}${pad(r.memberCpuUs.toFixed(0), 11)}${pad(r.clientCpuUs.toFixed(0), 11)}${pad(r.otherCores.toFixed(2), 7)}`,
+        `${pad(c.op, 15, true)}${pad(ratio(c.ops / c.seconds, e.ops / e.seconds), 9)}${pad(ratio(c.p50, e.p50), 9)}${pad(ratio(c.p99, e.p99), 9)}${pad(ratio(c.p999, e.p999), 9)}${pad(ratio(c.memberCpuUs, e.memberCpuUs), 12)}`,
       );
     }
   }
-  const etcd = results.find((s) => s.system === 'etcd');
-  const conclave = results.find((s) => s.system === 'conclave');
-  if (etcd !== undefined && conclave !== undefined) {
-    console.log('');
-    console.log(`${pad('Conclave/etcd', 15, true)}${pad('ops/s', 9)}${pad('p50', 9)}${pad('p99', 9)}${pad('p999', 9)}`);
-    for (const c of conclave.ops) {
-      const e = etcd.ops.find((x) => x.op === c.op)!;
-      const ratio = (a: number, b: number): string => (a / b).toFixed(2);
-      console.log(`${pad(c.op, 15, true)}${pad(ratio(c.ops / c.seconds, e.ops / e.seconds), 9)}${pad(ratio(c.p50, e.p50), 9)}${pad(ratio(c.p99, e.p99), 9)}${pad(ratio(c.p999, e.p999), 9)}`);
-    }
-  }
   console.log('');
-  console.log('RSS per member at the end of the run (MiB):');
-  for (const s of results) console.log(`${pad(s.system, 10, true)}${s.rssMiB.map((r) => r.toFixed(0)).join(' / ')}`);
+  console.log(`RSS per member at the end of each system's run (MiB)${o.rounds > 1 ? ', by round' : ''}:`);
+  for (const s of results) console.log(`${pad(o.rounds > 1 ? `${s.round + 1} ${s.system}` : s.system, 12, true)}${s.rssMiB.map((r) => r.toFixed(0)).join(' / ')}`);
   console.log('Leader changes seen per member (1 = the first election only):');
-  for (const s of results) console.log(`${pad(s.system, 10, true)}${s.leaderChanges.join(' / ')}`);
+  for (const s of results) console.log(`${pad(o.rounds > 1 ? `${s.round + 1} ${s.system}` : s.system, 12, true)}${s.leaderChanges.join(' / ')}`);
 }
 
 export default async function benchCluster(args: string[]): Promise<void> {
   const o = parse(args);
   if (o.systems.includes('etcd') && !etcdAvailable()) throw new Error('bench cluster: /usr/bin/etcd and /usr/bin/etcdctl are needed');
   const results: SystemResult[] = [];
-  for (const system of o.systems) results.push(await runSystem(system, o));
+  for (let round = 0; round < o.rounds; round++) {
+    // Alternate which system goes first, so a drift in machine load hits both alike.
+    const order = round % 2 === 0 ? o.systems : [...o.systems].reverse();
+    for (const system of order) results.push(await runSystem(system, o, round));
+  }
   printTable(results, o);
 }
