@@ -36,6 +36,13 @@ export class WatcherGroup {
     this.count--;
   }
 
+  /** Every watcher of the group (a copy: the caller may move them out). */
+  all(): Watcher[] {
+    const out = [...this.ranges];
+    for (const set of this.byKey.values()) out.push(...set);
+    return out;
+  }
+
   /** Calls visit for every watcher whose range holds the latin1 key string k. */
   forEachCovering(k: string, visit: (w: Watcher) => void): void {
     const set = this.byKey.get(k);

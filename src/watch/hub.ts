@@ -41,19 +41,20 @@ export class WatchHub {
   private readonly unsyncedPerStream = new Map<WatchStream, number>();
   private readonly streams = new Set<WatchStream>();
   private readonly host: StreamHost;
-  private readonly unsubscribe: () => void;
+  private unsubscribe: () => void;
   private readonly progressTimer: NodeJS.Timeout;
   private catchUpScheduled = false;
   private closed = false;
 
   constructor(
-    private readonly store: MvccStore,
+    private store: MvccStore,
     limits: Partial<WatchLimits> = {},
   ) {
     this.limits = resolveWatchLimits(limits);
+    const hub = this;
     this.host = {
       get revision() {
-        return store.revision;
+        return hub.store.revision;
       },
       attach: (w) => this.attach(w),
       detach: (w) => this.detach(w),
@@ -62,9 +63,27 @@ export class WatchHub {
       },
       streamClosed: (s) => this.streams.delete(s),
     };
-    this.unsubscribe = store.onCommit((rev, events) => this.dispatch(rev, events));
+    this.unsubscribe = this.subscribe();
     this.progressTimer = setInterval(() => this.progressTick(), this.limits.progressNotifyIntervalMs);
     this.progressTimer.unref();
+  }
+
+  /**
+   * Continues on `store`, which replaced the old one (a member installing a snapshot). Every
+   * watcher catches up from the new store's history after the last revision it was sent, so
+   * it misses nothing the snapshot holds, or is canceled if that history was compacted away.
+   */
+  replaceStore(store: MvccStore): void {
+    if (this.closed) return;
+    const next = this.store.revision + 1;
+    this.unsubscribe();
+    this.store = store;
+    this.unsubscribe = this.subscribe();
+    for (const w of this.synced.all()) this.toUnsynced(w, Math.max(w.minRevision, next));
+  }
+
+  private subscribe(): () => void {
+    return this.store.onCommit((rev, events) => this.dispatch(rev, events));
   }
 
   /** A new client stream (one gRPC Watch call). */
