@@ -55,6 +55,16 @@ export const grpcTimeoutMsMax = 365 * 24 * 3600 * 1000;
  */
 export const muxSniffTimeoutMs = 10_000;
 
+/**
+ * After a new HTTP/2 client acknowledged the handshake's SETTINGS, time to wait for its first
+ * request before giving the connection to node's session unexamined (see authority.ts). grpc-go
+ * sends its first request right behind the ACK; only an idle client waits this long.
+ */
+export const muxFirstRequestGraceMs = 50;
+
+/** Bytes a client may send during that handshake (its preface, settings, first requests). */
+export const muxHandshakeBytesMax = 1024 * 1024;
+
 /** Time close() gives open calls to finish after GOAWAY before destroying connections. */
 export const muxCloseGraceMs = 2_000;
 

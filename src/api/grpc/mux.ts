@@ -10,8 +10,11 @@
  * The peeked bytes are put back with socket.unshift() and the socket is handed to an internal
  * http2 or http server with emit('connection'): node's Http2Session takes bytes still buffered
  * on the socket before consuming its handle, and the HTTP/1.1 parser reads them as 'data'.
+ * An HTTP/2 connection first goes through a short handshake of ours that looks at its first
+ * request (see authority.ts: grpc-go may send a URL as :authority, which nghttp2 refuses).
  *
- * TLS: ALPN decides without peeking: "h2" goes to the same internal http2 server, anything else
+ * TLS: ALPN decides without peeking: "h2" goes to the same internal http2 server (without the
+ * authority handshake so far: the client port serves plaintext only), anything else
  * (http/1.1 or no ALPN) to the http server. This is what http2.createSecureServer({allowHTTP1})
  * does, but keeps one code path and gives both sides the raw stream/request API.
  *
@@ -21,8 +24,17 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { grpcSessionMemoryMiBMax, grpcStreamsPerSessionMax, muxCloseGraceMs, muxSniffTimeoutMs } from './limits.ts';
+import { h2Handshake, type HandshakeLimits } from './authority.ts';
+import {
+  grpcSessionMemoryMiBMax,
+  grpcStreamsPerSessionMax,
+  muxCloseGraceMs,
+  muxFirstRequestGraceMs,
+  muxHandshakeBytesMax,
+  muxSniffTimeoutMs,
+} from './limits.ts';
 
 export const HTTP2_PREFACE: Buffer = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -102,9 +114,10 @@ export async function listenClientPort(
   const sockets = new Set<net.Socket>();
   const sniffing = new Set<net.Socket>();
 
-  const toHttp2 = (socket: net.Socket): void => {
+  const toHttp2 = (socket: Duplex): void => {
     h2.emit('connection', socket);
   };
+  const handshakeLimits: HandshakeLimits = { ackTimeoutMs: sniffTimeoutMs, firstRequestGraceMs: muxFirstRequestGraceMs, bytesMax: muxHandshakeBytesMax };
   const toHttp1 = (socket: net.Socket): void => {
     h1.emit('connection', socket);
   };
@@ -124,17 +137,21 @@ export async function listenClientPort(
       socket.removeListener('timeout', onTimeout);
       socket.removeListener('error', ignore);
       socket.setTimeout(0);
+      if (h2c) {
+        // Still "sniffing" (close() destroys it) until the handshake hands the socket over.
+        h2Handshake(socket, seen, handshakeLimits, (stream) => {
+          sniffing.delete(socket);
+          if (stream !== null) toHttp2(stream);
+        });
+        return;
+      }
       sniffing.delete(socket);
       socket.pause();
       socket.unshift(seen);
-      if (h2c) {
-        toHttp2(socket);
-      } else {
-        toHttp1(socket);
-        // We paused the socket; the http server only listens for 'data', which does not
-        // resume an explicitly paused stream. The unshifted bytes are emitted first.
-        socket.resume();
-      }
+      toHttp1(socket);
+      // We paused the socket; the http server only listens for 'data', which does not
+      // resume an explicitly paused stream. The unshifted bytes are emitted first.
+      socket.resume();
     };
     socket.on('error', ignore);
     socket.once('close', () => sniffing.delete(socket));
