@@ -14,6 +14,12 @@ export interface AlarmRecord {
   readonly alarm: Exclude<AlarmType, 'NONE'>;
 }
 
+/** What an applied alarm request answers: the alarms it raised or cleared (etcd's AlarmResponse). */
+export interface AlarmResponse {
+  readonly op: 'alarm';
+  readonly alarms: readonly AlarmRecord[];
+}
+
 const TYPES: ReadonlyArray<AlarmRecord['alarm']> = ['NOSPACE', 'CORRUPT'];
 
 function key(a: AlarmRecord): Uint8Array {

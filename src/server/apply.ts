@@ -13,11 +13,13 @@ import type { StateMachine } from './raft-driver.ts';
 import { decodeEnvelope, type InternalRequest } from './request-codec.ts';
 import { serverError, type ServerError, type ServerErrorCode } from './errors.ts';
 import { decodeMemberContext, deleteMember, readMember, writeMember } from './members.ts';
-import { clearAlarm, storeGrowth, raiseAlarm, readAlarms, type AlarmRecord } from './alarms.ts';
+import { clearAlarm, storeGrowth, raiseAlarm, readAlarms, type AlarmRecord, type AlarmResponse } from './alarms.ts';
 import type { AlarmRequest } from './request-codec.ts';
 
+export type ApplyResponse = MvccResponse | AlarmResponse;
+
 export type ApplyOutcome =
-  | { readonly ok: true; readonly response: MvccResponse | null }
+  | { readonly ok: true; readonly response: ApplyResponse | null }
   | { readonly ok: false; readonly error: ServerError };
 
 const MVCC_TO_SERVER: Record<string, ServerErrorCode> = {
@@ -144,18 +146,26 @@ export class ApplyMachine implements StateMachine {
     return this.noSpace.raised;
   }
 
-  /** Raises or clears an alarm; deactivating with type NONE clears every alarm of the member. */
+  /**
+   * Raises or clears one member's alarm, answering with the alarm raised or cleared as etcd's
+   * alarm store does: type NONE matches nothing, clearing an alarm not raised answers nothing.
+   */
   private applyAlarm(store: MvccStore, index: number, request: AlarmRequest): ApplyOutcome | null {
+    let alarms: AlarmRecord[] = [];
     const r = store.write(index, (tx) => {
+      if (request.alarm === 'NONE') return;
+      const alarm: AlarmRecord = { memberId: request.memberId, alarm: request.alarm };
+      const raised = readAlarms(tx.meta).some((a) => a.memberId === alarm.memberId && a.alarm === alarm.alarm);
       if (request.action === 'activate') {
-        if (request.alarm !== 'NONE') raiseAlarm(tx.meta, { memberId: request.memberId, alarm: request.alarm });
-        return;
+        if (!raised) raiseAlarm(tx.meta, alarm);
+        alarms = [alarm];
+      } else if (raised) {
+        clearAlarm(tx.meta, alarm);
+        alarms = [alarm];
       }
-      const clear: AlarmRecord[] = readAlarms(tx.meta).filter((a) => a.memberId === request.memberId && (request.alarm === 'NONE' || a.alarm === request.alarm));
-      for (const a of clear) clearAlarm(tx.meta, a);
     });
     this.noSpace = null;
-    return r.status === 'skipped' ? null : { ok: true, response: null };
+    return r.status === 'skipped' ? null : { ok: true, response: { op: 'alarm', alarms } };
   }
 
   private applyConfChange(e: Entry): void {

@@ -20,7 +20,12 @@ import { Prng } from './prng.ts';
 import { BASE_TICK, ELECTION_TICK, makeScenario, type Scenario, type ScenarioOptions } from './scenario.ts';
 import { Trace } from './trace.ts';
 
-/** Liveness bounds, in nominal ticks counted from the moment all faults heal. */
+/**
+ * Liveness bounds, in nominal ticks counted from the moment all faults heal (an election
+ * timeout is 10–20 ticks). Measured worst over seeds 1–20000: leader 230, writes 381, catch-up
+ * 519 ticks — runs with one-entry messages, disks slow to sync and small apply batches, where
+ * the new leader must first bring a quorum up to its log one entry per round trip.
+ */
 export const LIVENESS = {
   /** A leader that has committed an entry of its own term. */
   leaderTicksMax: 300,

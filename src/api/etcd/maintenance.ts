@@ -39,6 +39,22 @@ export function alarmErrors(member: Member): string[] {
   return member.alarms().map((a) => `memberID:${idToDecimal(a.memberId)} alarm:${a.alarm} `);
 }
 
+/**
+ * GET lists the raised alarms of the type asked for (NONE: all), as of now (etcd passes it
+ * through the log); ACTIVATE and DEACTIVATE answer with the alarm they raised or cleared.
+ */
+async function alarm(member: Member, r: PbAlarmRequest): Promise<readonly AlarmRecord[]> {
+  const type = ALARM_TYPES[r.alarm] ?? 'NONE';
+  if (r.action === ALARM_GET) {
+    await member.linearizableBarrier();
+    return member.alarms().filter((a) => type === 'NONE' || a.alarm === type);
+  }
+  const action = r.action === ALARM_ACTIVATE ? 'activate' : 'deactivate';
+  const res = await member.write({ op: 'alarm', action, memberId: hexId(r.memberID), alarm: type });
+  if (res?.op !== 'alarm') throw new Error('alarm applied as something else');
+  return res.alarms;
+}
+
 export function maintenanceService(member: Member, service: Service): [Service, ServiceImpl] {
   return [
     service,
@@ -59,13 +75,8 @@ export function maintenanceService(member: Member, service: Service): [Service, 
           isLearner: s.isLearner,
         };
       }),
-      Alarm: grpcHandler(async (r: PbAlarmRequest) => {
-        if (r.action !== ALARM_GET) {
-          const action = r.action === ALARM_ACTIVATE ? 'activate' : 'deactivate';
-          await member.write({ op: 'alarm', action, memberId: hexId(r.memberID), alarm: ALARM_TYPES[r.alarm] ?? 'NONE' });
-        }
-        return { header: header(member.header()), alarms: member.alarms().map(alarmMember) };
-      }),
+      // etcd 3.4 answers Alarm without a header.
+      Alarm: grpcHandler(async (r: PbAlarmRequest) => ({ alarms: (await alarm(member, r)).map(alarmMember) })),
       Hash: grpcHandler(async () => {
         const h = await member.mvcc().hash();
         return { header: header(member.header(), h.revision), hash: h.hash };
