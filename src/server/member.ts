@@ -12,14 +12,14 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MvccStore, type MvccResponse, type RangeRequest, type RangeResponse } from '../mvcc/index.ts';
+import { MvccStore, type RangeRequest, type RangeResponse } from '../mvcc/index.ts';
 import { assert } from '../raft/assert.ts';
 import { MemoryStorage, bootstrapStorage } from '../raft/storage.ts';
 import type { ConfChange, HardState, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
 import { Transport } from '../transport/transport.ts';
 import { DiskLog, Wal, WalClusterMismatchError, loadNewest } from '../wal/index.ts';
 import { readAlarms, type AlarmRecord } from './alarms.ts';
-import { ApplyMachine, fromMvccError, type ApplyOutcome } from './apply.ts';
+import { ApplyMachine, fromMvccError, type ApplyOutcome, type ApplyResponse } from './apply.ts';
 import type { ServerConfig } from './config.ts';
 import { serverError, ServerError } from './errors.ts';
 import { clusterId as deriveClusterId, memberId as deriveMemberId } from './ids.ts';
@@ -261,7 +261,7 @@ export class Member {
   }
 
   /** A write through Raft; throws the request's error if it failed. */
-  async write(request: InternalRequest): Promise<MvccResponse | null> {
+  async write(request: InternalRequest): Promise<ApplyResponse | null> {
     const outcome = await this.propose(request);
     if (!outcome.ok) throw outcome.error;
     return outcome.response;
@@ -285,12 +285,20 @@ export class Member {
   /**
    * Refuses a write of about `costBytes` that would take the store past --quota-backend-bytes,
    * and raises the NOSPACE alarm through the log so the whole cluster stops growing (etcd's quota).
+   * As in etcd, the alarm is applied before the refusal is answered, so a client that saw
+   * "database space exceeded" finds it in the alarm list.
    */
-  checkQuota(costBytes: number): void {
+  async checkQuota(costBytes: number): Promise<void> {
     if (this.store.dbBytes() + costBytes <= this.config.quotaBackendBytes) return;
     if (!this.alarms().some((a) => a.alarm === 'NOSPACE' && a.memberId === this.id)) {
       this.log.warn(`backend size exceeds the quota of ${this.config.quotaBackendBytes} bytes; raising the NOSPACE alarm`);
-      this.write({ op: 'alarm', action: 'activate', memberId: this.id, alarm: 'NOSPACE' }).catch((e: unknown) => this.log.warn(`could not raise the NOSPACE alarm: ${String(e)}`));
+      try {
+        await this.write({ op: 'alarm', action: 'activate', memberId: this.id, alarm: 'NOSPACE' });
+      } catch (e) {
+        // The write is refused either way; the next refused write tries the alarm again.
+        if (!(e instanceof ServerError)) throw e;
+        this.log.warn(`could not raise the NOSPACE alarm: ${e.message}`);
+      }
     }
     throw serverError('NO_SPACE');
   }

@@ -56,7 +56,7 @@ export class KvApi {
   async put(pb: PbPutRequest) {
     const r = toPutRequest(pb);
     check(() => checkPutRequest(r, this.limits));
-    this.member.checkQuota(r.key.byteLength + r.value.byteLength);
+    await this.member.checkQuota(r.key.byteLength + r.value.byteLength);
     const res = await this.member.write({ op: 'put', request: r });
     if (res?.op !== 'put') throw new Error('put applied as something else');
     return putResponse(res.response, header(this.member.header(), res.response.revision));
@@ -85,7 +85,7 @@ export class KvApi {
       return txnResponse(res, header(this.member.header(), res.revision));
     }
     const growth = storeGrowth({ op: 'txn', request: r });
-    if (growth !== null) this.member.checkQuota(growth);
+    if (growth !== null) await this.member.checkQuota(growth);
     const res = await this.member.write({ op: 'txn', request: r });
     if (res?.op !== 'txn') throw new Error('txn applied as something else');
     return txnResponse(res.response, header(this.member.header(), res.response.revision));
