@@ -11,7 +11,8 @@ export function clusterService(member: Member, service: Service): [Service, Serv
     service,
     {
       MemberList: grpcHandler(async () => ({
-        header: header(member.header()),
+        // etcd's Cluster service fills the header without a revision.
+        header: header(member.header(), 0),
         members: member.members().map((m) => ({ ID: idToDecimal(m.id), name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner })),
       })),
     },
