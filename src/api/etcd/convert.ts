@@ -127,14 +127,23 @@ function pick<T>(list: readonly T[], i: number, what: string): T {
   return v;
 }
 
+/**
+ * etcd skips sorting for a sort order it does not know, leaving the results in key order (and
+ * applies the limit after fetching, as for any sort): the same as ascending by key.
+ */
+function sortOf(order: number, target: number): { sortOrder: SortOrder; sortTarget: SortTarget } {
+  const sortOrder = SORT_ORDERS[order];
+  if (sortOrder === undefined) return { sortOrder: 'ASCEND', sortTarget: 'KEY' };
+  return { sortOrder, sortTarget: pick(SORT_TARGETS, target, 'sort target') };
+}
+
 export function toRangeRequest(r: PbRangeRequest): RangeRequest {
   return {
     key: bytes(r.key),
     rangeEnd: bytes(r.range_end),
     limit: num(r.limit),
     revision: num(r.revision),
-    sortOrder: pick(SORT_ORDERS, r.sort_order ?? 0, 'sort order'),
-    sortTarget: pick(SORT_TARGETS, r.sort_target ?? 0, 'sort target'),
+    ...sortOf(r.sort_order ?? 0, r.sort_target ?? 0),
     keysOnly: r.keys_only === true,
     countOnly: r.count_only === true,
     minModRevision: num(r.min_mod_revision),
