@@ -7,7 +7,7 @@
  */
 import type http from 'node:http';
 import type { Type } from 'protobufjs';
-import { GrpcError, Status } from '../grpc/index.ts';
+import { GrpcError, Status, statusText } from '../grpc/index.ts';
 import { toGrpcError } from './errors.ts';
 
 export interface GatewayRoute {
@@ -18,8 +18,11 @@ export interface GatewayRoute {
 }
 
 export const GATEWAY_LIMITS = {
-  /** Base64 inflates bytes by 4/3; allow JSON's own overhead on top of the request limit. */
-  bodyBytesOverRequestMax: 2,
+  /**
+   * Body bytes read per request, as a multiple of the largest request message: base64 inflates
+   * bytes by 4/3, and JSON adds names and quotes. A larger body is refused unread.
+   */
+  bodyBytesOverMessageMax: 4,
 } as const;
 
 const HTTP_STATUS: Record<number, number> = {
@@ -71,16 +74,34 @@ export function sendJson(res: http.ServerResponse, status: number, body: string)
   res.end(body);
 }
 
+/** A plain-text error as Go's http.Error writes it (grpc-gateway and etcd's own handlers use it). */
+export function sendHttpError(res: http.ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  const body = `${text}\n`;
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'text/plain; charset=utf-8',
+    'x-content-type-options': 'nosniff',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
 export function sendGrpcError(res: http.ServerResponse, e: GrpcError): void {
   sendJson(res, HTTP_STATUS[e.code] ?? 500, JSON.stringify({ error: e.message, message: e.message, code: e.code }));
 }
 
-export async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+/** etcd's gateway passes requests to its gRPC server, which refuses messages over its limit thus. */
+function tooLarge(size: number, max: number): GrpcError {
+  return new GrpcError(Status.RESOURCE_EXHAUSTED, statusText.receivedTooLarge(size, max));
+}
+
+/** The request body; past `max` bytes, the gRPC refusal, with the body's size as read so far. */
+export async function readBody(req: http.IncomingMessage, max: number, messageBytesMax: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     total += chunk.byteLength;
-    if (total > max) throw new GrpcError(Status.INVALID_ARGUMENT, 'etcdserver: request is too large');
+    if (total > max) throw tooLarge(total, messageBytesMax);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
@@ -89,7 +110,8 @@ export async function readBody(req: http.IncomingMessage, max: number): Promise<
 export class Gateway {
   private readonly routes = new Map<string, GatewayRoute>();
 
-  constructor(private readonly requestBytesMax: number) {}
+  /** `messageBytesMax`: the gRPC server's limit on request messages, which etcd's gateway meets too. */
+  constructor(private readonly messageBytesMax: number) {}
 
   /** Registers `route` at /v3/<path> and /v3beta/<path>. */
   add(path: string, route: GatewayRoute): this {
@@ -98,18 +120,18 @@ export class Gateway {
     return this;
   }
 
-  matches(url: string): boolean {
-    return this.routes.has(url.split('?')[0]!);
+  /** Whether the gateway answers `path`: everything under /v3/ and /v3beta/, as etcd mounts it. */
+  matches(path: string): boolean {
+    return path.startsWith('/v3/') || path.startsWith('/v3beta/');
   }
 
   async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const route = this.routes.get((req.url ?? '').split('?')[0]!)!;
-    if (req.method !== 'POST') {
-      sendJson(res, 405, JSON.stringify({ error: 'Method Not Allowed', code: Status.UNIMPLEMENTED }));
-      return;
-    }
+    const route = this.routes.get((req.url ?? '').split('?')[0]!);
+    // grpc-gateway's answers for a path it has no method for, and for a method a path lacks.
+    if (route === undefined) return sendHttpError(res, 404, 'Not Found');
+    if (req.method !== 'POST') return sendHttpError(res, 405, 'Method Not Allowed');
     try {
-      const body = await readBody(req, this.requestBytesMax * GATEWAY_LIMITS.bodyBytesOverRequestMax);
+      const body = await readBody(req, this.messageBytesMax * GATEWAY_LIMITS.bodyBytesOverMessageMax, this.messageBytesMax);
       let parsed: unknown;
       try {
         parsed = body.byteLength === 0 ? {} : JSON.parse(body.toString('utf8'));
@@ -123,6 +145,8 @@ export class Gateway {
       } catch (e) {
         throw new GrpcError(Status.INVALID_ARGUMENT, (e as Error).message);
       }
+      const size = route.requestType.encode(request).len;
+      if (size > this.messageBytesMax) throw tooLarge(size, this.messageBytesMax);
       const response = await route.handle(request, req);
       sendJson(res, 200, toGatewayJson(route.responseType, response));
     } catch (e) {

@@ -8,7 +8,7 @@ import { GrpcServer, listenClientPort, type CallContext, type ClientPort, type S
 import type { ServerConfig } from '../../server/config.ts';
 import type { Logger, Member } from '../../server/member.ts';
 import { clusterService } from './cluster.ts';
-import { Gateway, sendJson } from './gateway.ts';
+import { Gateway, sendHttpError, sendJson } from './gateway.ts';
 import { KvApi, kvService } from './kv.ts';
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION, maintenanceService } from './maintenance.ts';
 import { memberMetrics } from './metrics.ts';
@@ -63,11 +63,12 @@ function addGatewayRoutes(gateway: Gateway, service: Service, impl: ServiceImpl,
 }
 
 export async function startClientApi(member: Member, config: ServerConfig, log: Logger): Promise<ClientApi> {
+  const messageBytesMax = config.maxRequestBytes + CLIENT_API_LIMITS.grpcOverheadBytes;
   const grpc = new GrpcServer({
-    receiveBytesMax: config.maxRequestBytes + CLIENT_API_LIMITS.grpcOverheadBytes,
+    receiveBytesMax: messageBytesMax,
     onHandlerError: (err, method) => log.error(`${method} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
   });
-  const gateway = new Gateway(config.maxRequestBytes);
+  const gateway = new Gateway(messageBytesMax);
   const services: Array<[Service, ServiceImpl]> = [
     kvService(new KvApi(member), etcdService('etcdserverpb.KV')),
     maintenanceService(member, etcdService('etcdserverpb.Maintenance')),
@@ -84,6 +85,8 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     const path = (req.url ?? '/').split('?')[0]!;
     const respond = async (): Promise<void> => {
       if (gateway.matches(path)) return gateway.serve(req, res);
+      // etcd serves /health and /version to GET only.
+      if ((path === '/health' || path === '/version') && req.method !== 'GET') return sendHttpError(res, 405, 'Method Not Allowed', { allow: 'GET' });
       switch (path) {
         case '/health':
           return health(member, req, res);
@@ -96,8 +99,7 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
           return;
         }
         default:
-          res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
-          res.end('404 page not found\n');
+          return sendHttpError(res, 404, '404 page not found');
       }
     };
     respond().catch((e: unknown) => {

@@ -21,7 +21,7 @@ export {
   type ServiceImpl,
   type UnaryHandler,
 } from './server.ts';
-export { GrpcError, Status, decodeGrpcMessage, encodeGrpcMessage } from './status.ts';
+export { GrpcError, Status, decodeGrpcMessage, encodeGrpcMessage, statusText } from './status.ts';
 export {
   HTTP2_PREFACE,
   listenClientPort,
