@@ -135,13 +135,7 @@ export class TreeIndex {
    * in the range to `out` (flat pairs; limit ≤ 0 = all; out null = count only) and returns how
    * many keys are live in the whole range (etcd's count). No allocation per key.
    */
-  collectLive(start: string, end: string | null, single: boolean, atRev: number, limit: number, out: number[] | null): number {
-    if (single) {
-      const ki = this.byKey.get(start);
-      if (ki === undefined || !ki.livePosition(atRev)) return 0;
-      out?.push(KeyIndex.foundMain, KeyIndex.foundSub);
-      return 1;
-    }
+  collectLive(start: string, end: string | null, atRev: number, limit: number, out: number[] | null): number {
     let count = 0;
     const max = out === null ? 0 : limit > 0 ? limit * 2 : Infinity;
     this.tree.forEachFrom(start, (key, ki) => {

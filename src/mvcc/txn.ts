@@ -82,8 +82,13 @@ export class StoreTxn {
     if (rev <= 0) rev = curRev;
     if (rev < this.s.compactRev) throw new CompactedError();
     const b = keyBounds(key, rangeEnd);
+    if (b.single) {
+      const r = this.s.index.get(b.start, rev);
+      const kvs = r === null || countOnly ? [] : [this.s.readKv(r.main, r.sub, keysOnly)];
+      return { kvs, count: r === null ? 0 : 1, rev: curRev };
+    }
     const revs: number[] | null = countOnly ? null : [];
-    const count = this.s.index.collectLive(b.start, b.end, b.single, rev, limit, revs);
+    const count = this.s.index.collectLive(b.start, b.end, rev, limit, revs);
     const kvs = revs === null ? [] : this.s.readKvs(revs, keysOnly);
     return { kvs, count, rev: curRev };
   }
