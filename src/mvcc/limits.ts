@@ -65,8 +65,8 @@ export function resolveLimits(overrides: Partial<MvccLimits> = {}): MvccLimits {
 export const btreeNodeEntriesMax = 64;
 
 /**
- * Size of the buffers range reads copy records into (many kvs share one). Bigger means fewer
- * allocations; a kv kept long after its range keeps its arena alive, so not too big.
+ * Size of the slabs reads copy records into (many kvs share one, see arena.ts). Bigger means
+ * fewer allocations; a kv kept long after its read keeps its slab alive, so not too big.
  */
 export const readArenaBytes = 64 << 10;
 

@@ -1,7 +1,7 @@
 /**
- * The store's shared internals: backend, index, revisions, limits and listeners, plus the one
- * hot-path read (a revision's KeyValue). Owned by MvccStore; read and written by StoreTxn,
- * the compactor, hashing and snapshots.
+ * The store's shared internals: backend, index, revisions, limits and listeners, plus the
+ * hot-path reads (the KeyValues at given revisions). Owned by MvccStore; read and written by
+ * StoreTxn, the compactor, hashing and snapshots.
  */
 import { ReadArena } from './arena.ts';
 import { assert } from './assert.ts';
@@ -23,6 +23,7 @@ export class StoreState {
   closed = false;
   private readonly scratch = Buffer.alloc(revKeyBytes);
   private readonly scratchView = new DataView(this.scratch.buffer, this.scratch.byteOffset, revKeyBytes);
+  private readonly arena = new ReadArena();
 
   constructor(
     readonly backend: Backend,
@@ -30,8 +31,6 @@ export class StoreState {
     readonly limits: MvccLimits,
     readonly leaseExists: ((lease: bigint) => boolean) | undefined,
   ) {}
-
-  private readonly arena = new ReadArena();
 
   /** The put stored at (main, sub); the index says it exists, so absence is corruption. */
   readKv(main: number, sub: number, keysOnly: boolean): KeyValue {
