@@ -79,6 +79,12 @@ function readSnapshot(r: Reader): Snapshot {
 
 export function encodeMessage(m: Message): Uint8Array {
   const w = new Writer(64 + (m.type === 'app' || m.type === 'prop' ? m.entries.reduce((n, e) => n + e.data.byteLength + 16, 0) : 0));
+  writeMessage(w, m);
+  return w.finish();
+}
+
+/** Appends the encoding of `m` to `w` (encodeMessage without a writer of its own). */
+export function writeMessage(w: Writer, m: Message): void {
   w.u8(TYPES.indexOf(m.type));
   w.string(m.from);
   w.string(m.to);
@@ -130,11 +136,14 @@ export function encodeMessage(m: Message): Uint8Array {
       w.string(m.target);
       break;
   }
-  return w.finish();
 }
 
+/**
+ * Decodes one message. Its byte fields (entry data, contexts) are views into one copy of `buf`
+ * made here, not one copy each: `buf` itself may be a view into a socket read.
+ */
 export function decodeMessage(buf: Uint8Array): Message {
-  const r = new Reader(buf);
+  const r = new Reader(new Uint8Array(buf), true);
   const type = TYPES[r.u8()];
   if (type === undefined) throw new CodecError('unknown message type');
   const from: NodeId = r.string();

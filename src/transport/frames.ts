@@ -30,6 +30,20 @@ export interface Hello {
   readonly channel: Channel;
 }
 
+/** Appends a frame header to `w`; its length is set by endFrame(w, at) once the body is written. */
+export function beginFrame(w: Writer, kind: FrameKind): number {
+  const at = w.length;
+  w.raw(FRAME_PLACEHOLDER);
+  w.u8(kind);
+  return at;
+}
+
+export function endFrame(w: Writer, at: number): void {
+  w.patchU32BE(at, w.length - at - 4);
+}
+
+const FRAME_PLACEHOLDER = new Uint8Array(4);
+
 export function frame(kind: FrameKind, body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(5 + body.byteLength);
   out.writeUInt32BE(1 + body.byteLength, 0);

@@ -9,11 +9,13 @@
  * refused at the handshake.
  */
 import net from 'node:net';
-import { decodeMessage, encodeMessage } from './codec.ts';
+import { decodeMessage, encodeMessage, writeMessage, Writer } from './codec.ts';
 import { coalesce } from './coalesce.ts';
 import {
+  beginFrame,
   Channel,
   decodeHello,
+  endFrame,
   decodeSnapResult,
   decodeText,
   encodeHello,
@@ -252,6 +254,9 @@ class SnapshotReceiver {
   }
 }
 
+/** Where Peer.flush encodes (the event loop runs one flush at a time). */
+const scratch = new Writer(64 * 1024);
+
 /** The outbound side towards one peer. */
 class Peer {
   private socket: net.Socket | null = null;
@@ -306,8 +311,15 @@ class Peer {
     }
     const messages = this.queue.length === 1 ? this.queue : coalesce(this.queue);
     this.queue = [];
-    const frames = messages.map((m) => frame(FrameKind.Message, encodeMessage(m)));
-    socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    // Every frame into one scratch buffer, then one copy that the socket keeps.
+    const w = scratch;
+    w.reset();
+    for (const m of messages) {
+      const at = beginFrame(w, FrameKind.Message);
+      writeMessage(w, m);
+      endFrame(w, at);
+    }
+    socket.write(Buffer.from(w.finish()));
   }
 
   private connect(): void {

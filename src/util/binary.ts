@@ -80,11 +80,36 @@ export class Writer {
   finish(): Uint8Array {
     return this.buf.subarray(0, this.at);
   }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.at;
+  }
+
+  /** Starts over, keeping the buffer (for a scratch writer whose result is copied out). */
+  reset(): void {
+    this.at = 0;
+  }
+
+  /** Overwrites 4 bytes at `at` (already written) with `v`, big-endian: a length prefix known afterwards. */
+  patchU32BE(at: number, v: number): void {
+    this.buf[at] = v >>> 24;
+    this.buf[at + 1] = (v >>> 16) & 0xff;
+    this.buf[at + 2] = (v >>> 8) & 0xff;
+    this.buf[at + 3] = v & 0xff;
+  }
 }
 
 export class Reader {
   private at = 0;
-  constructor(private readonly buf: Uint8Array) {}
+  /**
+   * `share`: bytes fields are views into `buf` instead of copies (the caller copied `buf` once
+   * and accepts that any field kept alive keeps all of it).
+   */
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly share = false,
+  ) {}
 
   private need(n: number): void {
     if (this.at + n > this.buf.byteLength) throw new CodecError('truncated message');
@@ -120,9 +145,9 @@ export class Reader {
 
   raw(n: number): Uint8Array {
     this.need(n);
-    const out = new Uint8Array(this.buf.subarray(this.at, this.at + n));
+    const view = this.buf.subarray(this.at, this.at + n);
     this.at += n;
-    return out;
+    return this.share ? view : new Uint8Array(view);
   }
 
   bytes(): Uint8Array {
@@ -130,7 +155,11 @@ export class Reader {
   }
 
   string(): string {
-    return fromUtf8.decode(this.bytes());
+    const n = this.uint();
+    this.need(n);
+    const s = fromUtf8.decode(this.buf.subarray(this.at, this.at + n));
+    this.at += n;
+    return s;
   }
 
   strings(): string[] {
