@@ -41,6 +41,8 @@ async function runUntilSignalled(config: ServerConfig, startClientApi: ClientApi
     process.exit(1);
   };
   const member = await Member.start(config, log, fatal);
+  // As etcd, serve clients only once this member is published (its client URLs known to all).
+  await member.whenPublished();
   const api = await startClientApi(member, config, log);
   log.info(`serving client requests on ${config.listenClientUrls.join(', ')} (data in ${config.dataDir})`);
   const shutdown = (signal: string): void => {

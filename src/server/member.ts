@@ -143,6 +143,12 @@ function openStore(dir: string, config: ServerConfig): Promise<MvccStore> {
   });
 }
 
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve: () => void = () => {};
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 export class Member {
   private store: MvccStore;
   private readonly driver: RaftDriver;
@@ -152,6 +158,7 @@ export class Member {
   private nextRequestId = 0;
   private lead: NodeId = '';
   private published = false;
+  private readonly publishedNotify: { promise: Promise<void>; resolve: () => void } = deferred();
   private publishTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   readonly requestTimeoutMs: number;
@@ -276,6 +283,15 @@ export class Member {
     }
   }
 
+  /**
+   * Resolves once this member's name and client URLs are applied in the cluster (etcd's
+   * ReadyNotify): etcd serves clients only from then on, so a member listed to a client
+   * always has its client URLs.
+   */
+  whenPublished(): Promise<void> {
+    return this.publishedNotify.promise;
+  }
+
   /** Waits until local state reflects every write committed before the call. */
   async linearizableBarrier(): Promise<void> {
     if (this.stopping !== null) throw serverError('STOPPED');
@@ -373,6 +389,7 @@ export class Member {
       this.write({ op: 'memberAttributes', memberId: this.id, name: this.config.name, clientUrls: this.config.advertiseClientUrls }).then(
         () => {
           this.published = true;
+          this.publishedNotify.resolve();
           this.log.info(`published ${this.config.name} ${this.config.advertiseClientUrls.join(',')} to cluster ${this.clusterId}`);
         },
         (e: unknown) => {
