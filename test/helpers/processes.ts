@@ -146,10 +146,11 @@ export async function waitHealthy(cluster: ProcessCluster, timeoutMs: number = P
     if (m.child === null) continue;
     for (;;) {
       try {
-        const res = await fetch(`${m.clientUrl}/health`);
+        // etcd holds requests until it is ready (a member without quorum never is): bound the wait.
+        const res = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(Math.max(1, end - Date.now())) });
         if (res.status === 200) break;
       } catch {
-        // not listening yet
+        // not listening yet, or not answering in time
       }
       if (Date.now() > end) throw new Error(`${m.name} not healthy after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
