@@ -12,6 +12,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { WatchHub } from '../watch/index.ts';
 import { MvccStore, type RangeRequest, type RangeResponse } from '../mvcc/index.ts';
 import { assert } from '../raft/assert.ts';
 import { MemoryStorage, bootstrapStorage } from '../raft/storage.ts';
@@ -151,6 +152,8 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 
 export class Member {
   private store: MvccStore;
+  /** Watchers of this member's applied state (every member serves watches itself). */
+  private readonly watchHub: WatchHub;
   private readonly driver: RaftDriver;
   private readonly transport: Transport;
   private readonly waiters: Waiters<ApplyOutcome>;
@@ -177,6 +180,7 @@ export class Member {
     private readonly onFatal: (e: unknown) => void,
   ) {
     this.store = store;
+    this.watchHub = new WatchHub(store);
     this.requestTimeoutMs = MEMBER_LIMITS.requestTimeoutBaseMs + 2 * config.electionTimeout;
     this.waiters = new Waiters(MEMBER_LIMITS.pendingProposalsMax, this.requestTimeoutMs);
     const peer = new URL(config.listenPeerUrls[0]!);
@@ -349,6 +353,10 @@ export class Member {
     return readMembers(this.store.meta);
   }
 
+  watches(): WatchHub {
+    return this.watchHub;
+  }
+
   mvcc(): MvccStore {
     return this.store;
   }
@@ -367,6 +375,7 @@ export class Member {
       this.waiters.failAll(serverError('STOPPED'));
       this.reads.failAll(serverError('STOPPED'));
       await this.wal.close();
+      this.watchHub.close();
       await this.store.close();
       this.log.info(`member ${this.id} stopped`);
     })();
@@ -440,6 +449,7 @@ export class Member {
     await rename(dir, this.paths.db);
     await rm(old, { recursive: true, force: true });
     this.store = await openStore(this.paths.db, this.config);
+    this.watchHub.replaceStore(this.store);
     assert(this.store.consistentIndex() >= snapshot.metadata.index, 'received store is older than its snapshot');
     this.updatePeers();
     this.log.info(`installed snapshot at index ${snapshot.metadata.index} (store at ${this.store.consistentIndex()})`);

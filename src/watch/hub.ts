@@ -180,8 +180,9 @@ export class WatchHub {
       try {
         this.catchUp(w);
       } catch (e) {
+        // The store closed: the member is stopping (and closes the hub) or swapping in a
+        // snapshot's store (replaceStore() schedules catch-up again).
         if (!(e instanceof StoreClosedError)) throw e;
-        this.close();
         return;
       }
     }

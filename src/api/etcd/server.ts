@@ -12,6 +12,7 @@ import { Gateway, sendHttpError, sendJson } from './gateway.ts';
 import { KvApi, kvService } from './kv.ts';
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION, maintenanceService } from './maintenance.ts';
 import { memberMetrics } from './metrics.ts';
+import { watchService } from './watch.ts';
 import { etcdService } from './proto/load.ts';
 
 export const CLIENT_API_LIMITS = {
@@ -73,6 +74,7 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     kvService(new KvApi(member), etcdService('etcdserverpb.KV')),
     maintenanceService(member, etcdService('etcdserverpb.Maintenance')),
     clusterService(member, etcdService('etcdserverpb.Cluster')),
+    watchService(member, etcdService('etcdserverpb.Watch')),
   ];
   for (const [service, impl] of services) {
     grpc.addService(service, impl);
