@@ -31,3 +31,23 @@ export function idToDecimal(id: string): string {
 }
 
 const decimalIds = new Map<string, string>();
+
+/** A uint64 as protobufjs takes it for a 64-bit field: its two 32-bit halves (no decimal parse per message). */
+export interface Uint64Halves {
+  readonly low: number;
+  readonly high: number;
+  readonly unsigned: true;
+}
+
+/** Hex id → its two halves for protobuf encoding (cached: response headers carry two per message). */
+export function idToUint64(id: string): Uint64Halves {
+  let v = uint64Ids.get(id);
+  if (v === undefined) {
+    const n = BigInt(`0x${id}`);
+    v = Object.freeze({ low: Number(n & 0xffffffffn) | 0, high: Number(n >> 32n) | 0, unsigned: true as const });
+    if (uint64Ids.size < 1024) uint64Ids.set(id, v);
+  }
+  return v;
+}
+
+const uint64Ids = new Map<string, Uint64Halves>();

@@ -23,7 +23,7 @@ import type {
   TxnResponse,
 } from '../../mvcc/types.ts';
 import type { ResponseHeader } from '../../server/member.ts';
-import { idToDecimal } from '../../server/ids.ts';
+import { idToUint64, type Uint64Halves } from '../../server/ids.ts';
 import { serverError } from '../../server/errors.ts';
 
 /** A 64-bit integer as decoded: a Long, or a plain number/string when built from JSON. */
@@ -206,14 +206,15 @@ export function toTxnRequest(r: PbTxnRequest): TxnRequest {
 // ---- responses -------------------------------------------------------------------------
 
 export interface PbHeader {
-  cluster_id?: string;
-  member_id?: string;
+  /** The ids' 32-bit halves: protobufjs encodes them as they are (a decimal string it parses per message). */
+  cluster_id?: Uint64Halves;
+  member_id?: Uint64Halves;
   revision: number;
   raft_term?: number;
 }
 
 export function header(h: ResponseHeader, revision = h.revision): PbHeader {
-  return { cluster_id: idToDecimal(h.clusterId), member_id: idToDecimal(h.memberId), revision, raft_term: h.raftTerm };
+  return { cluster_id: idToUint64(h.clusterId), member_id: idToUint64(h.memberId), revision, raft_term: h.raftTerm };
 }
 
 export interface PbKeyValue {
