@@ -15,7 +15,8 @@
  * blocks, as du) with its largest files.
  * With txns of 100 puts, 1,000,000 keys are 10,000 Raft entries: fewer than the default
  * --snapshot-count (100,000), so both members still hold every entry of the load in their
- * in-memory Raft log (about 27 KB each) when measured.
+ * in-memory Raft log (about 27 KB each) when measured. With --txn-ops 1 (slower: a Raft entry
+ * per key) both snapshot every 100,000 entries and release their log up to then.
  *
  *   npm run bench -- memory [--keys N] [--value-bytes B] [--txn-ops T] [--concurrency C]
  *                           [--systems etcd,conclave]
