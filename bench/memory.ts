@@ -7,8 +7,9 @@
  * everything else at its default.
  *
  * Printed per system, from /proc/<pid>/status: VmRSS split into RssAnon (the process's own
- * memory: Go or JS heap, index, Raft log…) and RssFile (pages of mapped files, here the bbolt or
- * LMDB file, which the kernel can reclaim), right after loading and again after reading every key
+ * memory: Go or JS heap, index, Raft log…) and RssFile (pages of mapped files — the bbolt or
+ * LMDB file, the executable — which the kernel can reclaim; the largest per file from
+ * /proc/<pid>/smaps), right after loading and again after reading every key
  * once (ranges of 10,000, which maps in every page of the data file); the heap according to the
  * member's /metrics (Go: heap_inuse and heap_sys − heap_released; Node: V8 heap used and total,
  * and the external memory of Buffers); and the size of the data directory on disk (allocated
@@ -38,6 +39,8 @@ interface Memory {
   readonly rss: number;
   readonly anon: number;
   readonly file: number;
+  /** Resident bytes of the mapped files with the most, by file name (from /proc/<pid>/smaps). */
+  readonly byFile: Array<{ path: string; bytes: number }>;
 }
 
 interface SystemResult {
@@ -94,7 +97,23 @@ function memoryOf(pid: number): Memory {
     if (m === null) throw new Error(`no ${field} in /proc/${pid}/status`);
     return Number(m[1]) * 1024;
   };
-  return { rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile') + kib('RssShmem') };
+  return { rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile') + kib('RssShmem'), byFile: residentFiles(pid) };
+}
+
+/** Resident bytes per mapped file, largest first (top 3). */
+function residentFiles(pid: number): Array<{ path: string; bytes: number }> {
+  const perFile = new Map<string, number>();
+  let path: string | null = null;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (mapping !== null) {
+      path = mapping[1]!.startsWith('/') ? mapping[1]! : null;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss !== null && path !== null) perFile.set(path, (perFile.get(path) ?? 0) + Number(rss[1]) * 1024);
+  }
+  return [...perFile].map(([p, bytes]) => ({ path: p.split('/').slice(-2).join('/'), bytes })).sort((a, b) => b.bytes - a.bytes).slice(0, 3);
 }
 
 /** What the member's /metrics says about its heap (MiB figures in the report). */
@@ -194,7 +213,7 @@ function mib(bytes: number): string {
 }
 
 function memoryLine(m: Memory): string {
-  return `${mib(m.rss)} (anon ${mib(m.anon)}, file ${mib(m.file)})`;
+  return `${mib(m.rss)} (anon ${mib(m.anon)}, file ${mib(m.file)}: ${m.byFile.map((f) => `${f.path} ${mib(f.bytes)}`).join(', ')})`;
 }
 
 function report(r: SystemResult, o: Options): void {
