@@ -14,9 +14,17 @@ import { decodeEnvelope, type InternalRequest } from './request-codec.ts';
 import { serverError, type ServerError, type ServerErrorCode } from './errors.ts';
 import { decodeMemberContext, deleteMember, readMember, writeMember } from './members.ts';
 import { clearAlarm, storeGrowth, raiseAlarm, readAlarms, type AlarmRecord, type AlarmResponse } from './alarms.ts';
-import type { AlarmRequest } from './request-codec.ts';
+import type { AlarmRequest, LeaseRequest } from './request-codec.ts';
+import { LeaseError, type LeaseErrorCode, type Lessor } from '../lease/index.ts';
+import { deleteLease, writeLease } from './leases.ts';
 
-export type ApplyResponse = MvccResponse | AlarmResponse;
+/** What an applied lease request answers (a grant: the lease's id and TTL as granted). */
+export type LeaseResponse =
+  | { readonly op: 'leaseGrant'; readonly id: bigint; readonly ttl: number }
+  | { readonly op: 'leaseRevoke'; readonly revision: number }
+  | { readonly op: 'leaseCheckpoint' };
+
+export type ApplyResponse = MvccResponse | AlarmResponse | LeaseResponse;
 
 export type ApplyOutcome =
   | { readonly ok: true; readonly response: ApplyResponse | null }
@@ -35,6 +43,24 @@ const MVCC_TO_SERVER: Record<string, ServerErrorCode> = {
   MVCC_KEY_TOO_LARGE: 'REQUEST_TOO_LARGE',
   MVCC_VALUE_TOO_LARGE: 'REQUEST_TOO_LARGE',
 };
+
+const LEASE_TO_SERVER: Record<LeaseErrorCode, ServerErrorCode> = {
+  LEASE_NOT_FOUND: 'LEASE_NOT_FOUND',
+  LEASE_EXISTS: 'LEASE_EXISTS',
+  LEASE_TTL_TOO_LARGE: 'LEASE_TTL_TOO_LARGE',
+  NOT_PRIMARY: 'NOT_LEADER',
+  // etcd's keep-alive waits for the pending revoke and then answers "not found".
+  LEASE_EXPIRED: 'LEASE_NOT_FOUND',
+  LEASE_LIMIT: 'TOO_MANY_REQUESTS',
+  LEASE_INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  LEASE_STATE_CORRUPT: 'CORRUPT',
+};
+
+/** An expected lessor failure as the server's condition; anything else is a bug and rethrown. */
+export function fromLeaseError(e: unknown): ServerError {
+  if (!(e instanceof LeaseError)) throw e;
+  return serverError(LEASE_TO_SERVER[e.code], undefined, e);
+}
 
 /** An expected store failure as the server's condition; anything else is a bug and rethrown. */
 export function fromMvccError(e: unknown): ServerError {
@@ -56,6 +82,19 @@ export interface ApplyHooks {
   onConfChange(cc: ConfChange): void;
   /** Replace the store with the snapshot received for `snapshot` (see Member). */
   installSnapshot(snapshot: Snapshot): Promise<void>;
+  /** An empty entry was applied (a new leader's first entry of its term). */
+  onEmptyEntry(entry: Entry): void;
+}
+
+/** The member's lessor and its clock (used only to start a leader's countdown on grant). */
+export interface LeaseContext {
+  readonly lessor: () => Lessor;
+  readonly now: () => number;
+}
+
+/** Requests the store applies by itself, batched into runs. */
+function isStoreRequest(r: InternalRequest): r is MvccRequest {
+  return r.op === 'range' || r.op === 'put' || r.op === 'deleteRange' || r.op === 'txn' || r.op === 'compact';
 }
 
 export class ApplyMachine implements StateMachine {
@@ -66,6 +105,7 @@ export class ApplyMachine implements StateMachine {
     private readonly store: () => MvccStore,
     private readonly memberId: string,
     private readonly hooks: ApplyHooks,
+    private readonly leases: LeaseContext,
   ) {}
 
   installSnapshot(snapshot: Snapshot): Promise<void> {
@@ -87,10 +127,15 @@ export class ApplyMachine implements StateMachine {
         this.applyConfChange(e);
         continue;
       }
-      if (e.data.byteLength === 0) continue;
+      if (e.data.byteLength === 0) {
+        this.applyRun(run);
+        run = [];
+        this.hooks.onEmptyEntry(e);
+        continue;
+      }
       const envelope = decodeEnvelope(e.data);
       const request = envelope.request;
-      if (request.op !== 'memberAttributes' && request.op !== 'alarm' && !(storeGrowth(request) !== null && this.noSpaceRaised(this.store()))) {
+      if (isStoreRequest(request) && !(storeGrowth(request) !== null && this.noSpaceRaised(this.store()))) {
         run.push({ index: e.index, request, proposer: envelope.proposer, requestId: envelope.requestId });
         continue;
       }
@@ -125,6 +170,7 @@ export class ApplyMachine implements StateMachine {
       return r.status === 'skipped' ? null : { ok: true, response: null };
     }
     if (request.op === 'alarm') return this.applyAlarm(store, index, request);
+    if (request.op === 'leaseGrant' || request.op === 'leaseRevoke' || request.op === 'leaseCheckpoint') return this.applyLease(store, index, request);
     if (this.noSpaceRaised(store) && storeGrowth(request) !== null) {
       // Refused, but the entry still counts as applied so a replay skips it.
       const r = store.write(index, () => {});
@@ -166,6 +212,44 @@ export class ApplyMachine implements StateMachine {
     });
     this.noSpace = null;
     return r.status === 'skipped' ? null : { ok: true, response: { op: 'alarm', alarms } };
+  }
+
+  /**
+   * Grant, revoke or checkpoint on the lessor, with the lease records (and a revoke's key
+   * deletions, all in one revision) in the same store write as the entry's index. A refused
+   * request still records the index, so a replay skips it.
+   */
+  private applyLease(store: MvccStore, index: number, request: LeaseRequest): ApplyOutcome | null {
+    const lessor = this.leases.lessor();
+    let outcome: ApplyOutcome = { ok: true, response: { op: 'leaseCheckpoint' } };
+    const r = store.write(index, (tx) => {
+      try {
+        switch (request.op) {
+          case 'leaseGrant': {
+            const info = lessor.grant(request.id, request.ttl, this.leases.now());
+            writeLease(tx.meta, info);
+            outcome = { ok: true, response: { op: 'leaseGrant', id: info.id, ttl: info.grantedTtl } };
+            return;
+          }
+          case 'leaseRevoke': {
+            const keys = lessor.revoke(request.id);
+            for (const key of keys) tx.deleteRange({ key });
+            deleteLease(tx.meta, request.id);
+            outcome = { ok: true, response: { op: 'leaseRevoke', revision: tx.revision } };
+            return;
+          }
+          case 'leaseCheckpoint':
+            for (const c of request.checkpoints) {
+              if (!lessor.checkpoint(c.id, c.remainingTtl)) continue;
+              writeLease(tx.meta, lessor.get(c.id)!);
+            }
+            return;
+        }
+      } catch (e) {
+        outcome = { ok: false, error: fromLeaseError(e) };
+      }
+    });
+    return r.status === 'skipped' ? null : outcome;
   }
 
   private applyConfChange(e: Entry): void {

@@ -36,6 +36,8 @@ export const SERVER_ERRORS = {
   FUTURE_REVISION: 'the requested revision is newer than the store',
   NO_SPACE: 'the backend quota is exhausted (NOSPACE alarm)',
   LEASE_NOT_FOUND: 'the lease does not exist',
+  LEASE_EXISTS: 'a lease with this id already exists',
+  LEASE_TTL_TOO_LARGE: 'the lease TTL is above the maximum',
   CORRUPT: 'members disagree on the data (CORRUPT alarm)',
   NOT_CAPABLE: 'the cluster cannot serve this request yet',
   LEARNER_NOT_SUPPORTED: 'a learner cannot serve this request',

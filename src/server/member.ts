@@ -9,6 +9,7 @@
  *   <data-dir>/member/db/    the MVCC store (LMDB)
  *   <data-dir>/member/db.incoming-<index>/  a store received from the leader, before it is installed
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import type { ConfChange, HardState, MsgSnap, NodeId, Role, Snapshot } from '../
 import { Transport } from '../transport/transport.ts';
 import { DiskLog, Wal, WalClusterMismatchError, loadNewest } from '../wal/index.ts';
 import { readAlarms, type AlarmRecord } from './alarms.ts';
-import { ApplyMachine, fromMvccError, type ApplyOutcome, type ApplyResponse } from './apply.ts';
+import { ApplyMachine, fromLeaseError, fromMvccError, type ApplyOutcome, type ApplyResponse } from './apply.ts';
 import type { ServerConfig } from './config.ts';
 import { serverError, ServerError } from './errors.ts';
 import { clusterId as deriveClusterId, memberId as deriveMemberId } from './ids.ts';
@@ -29,6 +30,9 @@ import { encodeMemberContext, readMembers, type MemberRecord } from './members.t
 import { RaftDriver } from './raft-driver.ts';
 import { encodeEnvelope, type InternalRequest } from './request-codec.ts';
 import { Waiters } from './waiters.ts';
+import { Lessor, minLeaseTtlSeconds, type LeaseId, type TimeToLive } from '../lease/index.ts';
+import { loadLessor, trackAttachments } from './leases.ts';
+import { LeaseDuties } from './lease-duties.ts';
 
 export const MEMBER_LIMITS = {
   /** Proposals waiting to be applied before new ones are refused with "too many requests". */
@@ -138,14 +142,23 @@ async function openDurable(config: ServerConfig, p: Paths, log: Logger): Promise
   return { wal, storage, memberId: expectedMember, clusterId: expectedCluster };
 }
 
-/** The member's store, with the request limits from its flags. */
-function openStore(dir: string, config: ServerConfig): Promise<MvccStore> {
-  return MvccStore.open(dir, {
+/**
+ * The member's store, with the request limits from its flags. A put naming a lease the applied
+ * state does not hold fails with "requested lease not found" on every member alike.
+ */
+async function openStore(dir: string, config: ServerConfig, lessor: Lessor): Promise<MvccStore> {
+  const store = await MvccStore.open(dir, {
     limits: { txnOpsMax: config.maxTxnOps, keyBytesMax: config.maxRequestBytes },
-    // No lease exists until the Lease service grants one (the watch and lease issue), so a put
-    // naming a lease fails with "requested lease not found" on every member alike.
-    leaseExists: () => false,
+    leaseExists: (id) => lessor.has(id),
   });
+  loadLessor(lessor, store);
+  store.onCommit((_rev, events) => trackAttachments(lessor, events));
+  return store;
+}
+
+function randomLeaseId(): LeaseId {
+  // Positive int64, as etcd's generated ids are (a negative id prints oddly in etcdctl).
+  return BigInt.asUintN(63, randomBytes(8).readBigUInt64BE(0));
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -168,6 +181,7 @@ export class Member {
   private readonly publishedNotify: { promise: Promise<void>; resolve: () => void } = deferred();
   private publishTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
+  private readonly leaseDuties: LeaseDuties;
   private sizeSeen: { store: MvccStore; at: number; bytes: number } | null = null;
   readonly requestTimeoutMs: number;
   /** Counters for the metrics endpoint (etcd_server_*). */
@@ -183,6 +197,7 @@ export class Member {
     private readonly paths: Paths,
     private readonly log: Logger,
     private readonly onFatal: (e: unknown) => void,
+    private readonly lessor: Lessor,
   ) {
     this.store = store;
     this.watchHub = new WatchHub(store);
@@ -207,7 +222,8 @@ export class Member {
       onResult: (requestId, outcome) => this.waiters.trigger(requestId, outcome),
       onConfChange: (cc) => this.onConfChange(cc),
       installSnapshot: (s) => this.installSnapshot(s),
-    });
+      onEmptyEntry: (e) => this.leaseDuties.onEmptyEntry(e.term),
+    }, { lessor: () => this.lessor, now: () => performance.now() });
     // Raft restarts from the snapshot: it hands out the committed entries after it again, so it
     // rebuilds its membership from their configuration changes, while the store skips every
     // entry it already applied (its consistent index). The store must not be behind the
@@ -235,6 +251,12 @@ export class Member {
       onFatal: (e) => this.onFatal(e),
     });
     this.reads = new LinearizableReads(this.driver, id, this.requestTimeoutMs);
+    this.leaseDuties = new LeaseDuties(this.lessor, {
+      isLeaderOfTerm: (term) => this.driver.status().role === 'leader' && this.driver.term() === term,
+      electionTimeoutMs: config.electionTimeout,
+      propose: (request) => this.write(request),
+      log,
+    });
   }
 
   static async start(config: ServerConfig, log: Logger, onFatal: (e: unknown) => void): Promise<Member> {
@@ -244,8 +266,9 @@ export class Member {
     for (const leftover of readdirSync(join(config.dataDir, 'member')).filter((f) => f.startsWith('db.incoming-'))) {
       await rm(join(config.dataDir, 'member', leftover), { recursive: true, force: true });
     }
-    const store = await openStore(p.db, config);
-    const member = new Member(config, durable.memberId, durable.clusterId, durable.wal, durable.storage, store, p, log, onFatal);
+    const lessor = new Lessor({ ttlSecondsMin: minLeaseTtlSeconds(config.heartbeatInterval, config.electionTimeout) });
+    const store = await openStore(p.db, config, lessor);
+    const member = new Member(config, durable.memberId, durable.clusterId, durable.wal, durable.storage, store, p, log, onFatal, lessor);
     await member.transport.start();
     member.updatePeers();
     // A new cluster's members know each other from the flags until the bootstrap entries apply.
@@ -386,11 +409,74 @@ export class Member {
     return this.transport.port();
   }
 
+  // ---- leases ----------------------------------------------------------------------------
+
+  lessorView(): Lessor {
+    return this.lessor;
+  }
+
+  /** Grants a lease; id 0 lets this member choose an unused one (positive, as etcd's are). */
+  async leaseGrant(id: LeaseId, ttl: number): Promise<{ id: LeaseId; ttl: number }> {
+    let effective: number;
+    try {
+      effective = this.lessor.effectiveTtl(ttl);
+    } catch (e) {
+      throw fromLeaseError(e);
+    }
+    let chosen = id;
+    while (chosen === 0n || (id === 0n && this.lessor.has(chosen))) chosen = randomLeaseId();
+    if (this.lessor.has(chosen)) throw serverError('LEASE_EXISTS');
+    const res = await this.write({ op: 'leaseGrant', id: chosen, ttl: effective });
+    if (res?.op !== 'leaseGrant') throw new Error('lease grant applied as something else');
+    return { id: res.id, ttl: res.ttl };
+  }
+
+  async leaseRevoke(id: LeaseId): Promise<void> {
+    if (!this.lessor.has(id)) {
+      // Not applied here yet, or gone: the log decides (etcd proposes without checking too).
+      await this.linearizableBarrier();
+      if (!this.lessor.has(id)) throw serverError('LEASE_NOT_FOUND');
+    }
+    await this.write({ op: 'leaseRevoke', id });
+  }
+
+  /** The leader's keep-alive: the new TTL, 0 when the lease does not exist (etcd's answer). */
+  leaseRenew(id: LeaseId): number {
+    try {
+      const r = this.lessor.renew(id, performance.now());
+      if (r.clearCheckpoint) this.leaseDuties.clearCheckpoint(id);
+      return r.ttl;
+    } catch (e) {
+      const err = fromLeaseError(e);
+      if (err.code === 'LEASE_NOT_FOUND') return 0;
+      throw err;
+    }
+  }
+
+  /** TimeToLive from this member's lessor; remainingTtl is exact only on the promoted leader. */
+  leaseTimeToLive(id: LeaseId, keys: boolean): TimeToLive | undefined {
+    if (!this.lessor.has(id)) return undefined;
+    return this.lessor.timeToLive(id, performance.now(), keys);
+  }
+
+  /** Whether this member's lessor is the primary one (leader, promoted). */
+  isLeasePrimary(): boolean {
+    return this.lessor.isPrimary;
+  }
+
+  /** Client URL of the current leader, when known and not this member. */
+  leaderClientUrl(): string | undefined {
+    const lead = this.driver.status().lead;
+    if (lead === '' || lead === this.id) return undefined;
+    return this.members().find((m) => m.id === lead)?.clientUrls[0];
+  }
+
   // ---- lifecycle -------------------------------------------------------------------------
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.publishTimer !== null) clearTimeout(this.publishTimer);
+      this.leaseDuties.stop();
       await this.driver.stop();
       await this.transport.stop();
       this.waiters.failAll(serverError('STOPPED'));
@@ -409,6 +495,7 @@ export class Member {
     if (lead !== this.lead && lead !== '') this.counters.leaderChanges++;
     if (lead !== this.lead) this.log.info(lead === '' ? `member ${this.id} lost its leader` : `member ${this.id} elected leader ${lead} at term ${this.driver.status().term}`);
     this.lead = lead;
+    if (this.driver.status().role !== 'leader') this.leaseDuties.demote();
   }
 
   /** Publishes this member's name and client URLs through the log, retrying until applied. */
@@ -469,7 +556,7 @@ export class Member {
     await rename(this.paths.db, old);
     await rename(dir, this.paths.db);
     await rm(old, { recursive: true, force: true });
-    this.store = await openStore(this.paths.db, this.config);
+    this.store = await openStore(this.paths.db, this.config, this.lessor);
     this.watchHub.replaceStore(this.store);
     assert(this.store.consistentIndex() >= snapshot.metadata.index, 'received store is older than its snapshot');
     this.updatePeers();

@@ -33,7 +33,29 @@ export type AlarmAction = 'activate' | 'deactivate';
 /** etcd's AlarmType names; NONE only appears in requests meaning "any". */
 export type AlarmType = 'NONE' | 'NOSPACE' | 'CORRUPT';
 
-export type InternalRequest = MvccRequest | MemberAttributesRequest | AlarmRequest;
+/** Creates a lease; the id is chosen before proposing (by the client or the proposing member). */
+export interface LeaseGrantRequest {
+  readonly op: 'leaseGrant';
+  readonly id: bigint;
+  /** Seconds, already raised to the minimum TTL by the proposer. */
+  readonly ttl: number;
+}
+
+/** Deletes a lease and every key attached to it, in one revision. */
+export interface LeaseRevokeRequest {
+  readonly op: 'leaseRevoke';
+  readonly id: bigint;
+}
+
+/** The leader's record of leases' remaining TTLs (etcd's LeaseCheckpointRequest). */
+export interface LeaseCheckpointRequest {
+  readonly op: 'leaseCheckpoint';
+  readonly checkpoints: ReadonlyArray<{ readonly id: bigint; readonly remainingTtl: number }>;
+}
+
+export type LeaseRequest = LeaseGrantRequest | LeaseRevokeRequest | LeaseCheckpointRequest;
+
+export type InternalRequest = MvccRequest | MemberAttributesRequest | AlarmRequest | LeaseRequest;
 
 export interface Envelope {
   /** Proposing member, 16 hex digits. */
@@ -42,7 +64,7 @@ export interface Envelope {
   readonly request: InternalRequest;
 }
 
-const KINDS = ['range', 'put', 'deleteRange', 'txn', 'compact', 'memberAttributes', 'alarm'] as const;
+const KINDS = ['range', 'put', 'deleteRange', 'txn', 'compact', 'memberAttributes', 'alarm', 'leaseGrant', 'leaseRevoke', 'leaseCheckpoint'] as const;
 const ALARM_ACTIONS: readonly AlarmAction[] = ['activate', 'deactivate'];
 const ALARM_TYPES: readonly AlarmType[] = ['NONE', 'NOSPACE', 'CORRUPT'];
 const SORT_ORDERS: readonly SortOrder[] = ['NONE', 'ASCEND', 'DESCEND'];
@@ -143,6 +165,18 @@ function writeRequest(w: Writer, r: InternalRequest): void {
       w.u8(ALARM_ACTIONS.indexOf(r.action));
       w.string(r.memberId);
       return w.u8(ALARM_TYPES.indexOf(r.alarm));
+    case 'leaseGrant':
+      w.int64(r.id);
+      return w.uint(r.ttl);
+    case 'leaseRevoke':
+      return w.int64(r.id);
+    case 'leaseCheckpoint':
+      w.uint(r.checkpoints.length);
+      for (const c of r.checkpoints) {
+        w.int64(c.id);
+        w.uint(c.remainingTtl);
+      }
+      return;
   }
 }
 
@@ -247,6 +281,16 @@ function readRequest(r: Reader): InternalRequest {
       return { op, memberId: r.string(), name: r.string(), clientUrls: r.strings() };
     case 'alarm':
       return { op, action: index(ALARM_ACTIONS, r.u8(), 'alarm action'), memberId: r.string(), alarm: index(ALARM_TYPES, r.u8(), 'alarm type') };
+    case 'leaseGrant':
+      return { op, id: r.int64(), ttl: r.uint() };
+    case 'leaseRevoke':
+      return { op, id: r.int64() };
+    case 'leaseCheckpoint': {
+      const n = r.uint();
+      const checkpoints: Array<{ id: bigint; remainingTtl: number }> = [];
+      for (let i = 0; i < n; i++) checkpoints.push({ id: r.int64(), remainingTtl: r.uint() });
+      return { op, checkpoints };
+    }
   }
 }
 

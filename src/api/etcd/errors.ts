@@ -32,6 +32,8 @@ export const ETCD_ERRORS: Record<ServerErrorCode, EtcdError> = {
   FUTURE_REVISION: { status: S.OUT_OF_RANGE, message: 'etcdserver: mvcc: required revision is a future revision' },
   NO_SPACE: { status: S.RESOURCE_EXHAUSTED, message: 'etcdserver: mvcc: database space exceeded' },
   LEASE_NOT_FOUND: { status: S.NOT_FOUND, message: 'etcdserver: requested lease not found' },
+  LEASE_EXISTS: { status: S.FAILED_PRECONDITION, message: 'etcdserver: lease already exists' },
+  LEASE_TTL_TOO_LARGE: { status: S.OUT_OF_RANGE, message: 'etcdserver: too large lease TTL' },
   CORRUPT: { status: S.DATA_LOSS, message: 'etcdserver: corrupt cluster' },
   NOT_CAPABLE: { status: S.UNAVAILABLE, message: 'etcdserver: not capable' },
   LEARNER_NOT_SUPPORTED: { status: S.UNAVAILABLE, message: 'etcdserver: rpc not supported for learner' },

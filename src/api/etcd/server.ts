@@ -13,6 +13,7 @@ import { KvApi, kvService } from './kv.ts';
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION, maintenanceService } from './maintenance.ts';
 import { memberMetrics } from './metrics.ts';
 import { watchService } from './watch.ts';
+import { FORWARDED_HEADER, keepAliveRoute, LeaseApi, leaseService } from './lease.ts';
 import { etcdService } from './proto/load.ts';
 
 export const CLIENT_API_LIMITS = {
@@ -23,10 +24,16 @@ export const CLIENT_API_LIMITS = {
 } as const;
 
 /** Gateway paths of the unary methods, as etcd's google.api.http annotations give them. */
-const GATEWAY_PATHS: Record<string, Record<string, string>> = {
+const GATEWAY_PATHS: Record<string, Record<string, string | readonly string[]>> = {
   'etcdserverpb.KV': { Range: 'kv/range', Put: 'kv/put', DeleteRange: 'kv/deleterange', Txn: 'kv/txn', Compact: 'kv/compaction' },
   'etcdserverpb.Maintenance': { Alarm: 'maintenance/alarm', Status: 'maintenance/status', Hash: 'maintenance/hash' },
   'etcdserverpb.Cluster': { MemberList: 'cluster/member/list' },
+  'etcdserverpb.Lease': {
+    LeaseGrant: 'lease/grant',
+    LeaseRevoke: ['lease/revoke', 'kv/lease/revoke'],
+    LeaseTimeToLive: ['lease/timetolive', 'kv/lease/timetolive'],
+    LeaseLeases: ['lease/leases', 'kv/lease/leases'],
+  },
 };
 
 /** etcd answers every HTTP/1.1 request with these (its CORS defaults). */
@@ -45,22 +52,37 @@ export interface ClientApi {
 function gatewayContext(req: http.IncomingMessage, path: string): CallContext {
   const metadata: Record<string, string> = {};
   if (typeof req.headers.authorization === 'string') metadata.token = req.headers.authorization;
+  if (req.headers[FORWARDED_HEADER] !== undefined) metadata[FORWARDED_HEADER] = '1';
   return { method: path, metadata, peer: `${req.socket.remoteAddress}:${req.socket.remotePort}`, deadline: undefined, signal: new AbortController().signal };
 }
 
 /** Serves the unary methods of `impl` on the gateway too, with the same handlers. */
-function addGatewayRoutes(gateway: Gateway, service: Service, impl: ServiceImpl, routes: Record<string, string>): void {
-  for (const [method, path] of Object.entries(routes)) {
+function addGatewayRoutes(gateway: Gateway, service: Service, impl: ServiceImpl, routes: Record<string, string | readonly string[]>): void {
+  for (const [method, paths] of Object.entries(routes)) {
     const handler = impl[method];
     const m = service.methods[method];
     if (handler?.kind !== 'unary' || m === undefined) throw new Error(`gateway: ${service.name}/${method} is not a unary method we serve`);
     m.resolve();
-    gateway.add(path, {
-      requestType: m.resolvedRequestType!,
-      responseType: m.resolvedResponseType!,
-      handle: (body, req) => handler.fn(body, gatewayContext(req, `/v3/${path}`)),
-    });
+    for (const path of typeof paths === 'string' ? [paths] : paths) {
+      gateway.add(path, {
+        requestType: m.resolvedRequestType!,
+        responseType: m.resolvedResponseType!,
+        handle: (body, req) => handler.fn(body, gatewayContext(req, `/v3/${path}`)),
+      });
+    }
   }
+}
+
+/** POST /v3/lease/keepalive: one renewal per request (see lease.ts). */
+function addKeepAliveRoute(gateway: Gateway, service: Service, api: LeaseApi): void {
+  const m = service.methods.LeaseKeepAlive!;
+  m.resolve();
+  const route = keepAliveRoute(api);
+  gateway.add('lease/keepalive', {
+    requestType: m.resolvedRequestType!,
+    responseType: m.resolvedResponseType!,
+    handle: (body, req) => route(body, gatewayContext(req, '/v3/lease/keepalive')),
+  });
 }
 
 export async function startClientApi(member: Member, config: ServerConfig, log: Logger): Promise<ClientApi> {
@@ -70,16 +92,19 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     onHandlerError: (err, method) => log.error(`${method} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
   });
   const gateway = new Gateway(messageBytesMax);
+  const leaseApi = new LeaseApi(member);
   const services: Array<[Service, ServiceImpl]> = [
     kvService(new KvApi(member), etcdService('etcdserverpb.KV')),
     maintenanceService(member, etcdService('etcdserverpb.Maintenance')),
     clusterService(member, etcdService('etcdserverpb.Cluster')),
     watchService(member, etcdService('etcdserverpb.Watch')),
+    leaseService(leaseApi, etcdService('etcdserverpb.Lease')),
   ];
   for (const [service, impl] of services) {
     grpc.addService(service, impl);
     addGatewayRoutes(gateway, service, impl, GATEWAY_PATHS[service.fullName.replace(/^\./, '')] ?? {});
   }
+  addKeepAliveRoute(gateway, etcdService('etcdserverpb.Lease'), leaseApi);
   const metrics = memberMetrics(member);
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {

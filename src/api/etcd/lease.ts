@@ -1,0 +1,162 @@
+/**
+ * etcd's Lease service: LeaseGrant, LeaseRevoke, LeaseKeepAlive, LeaseTimeToLive, LeaseLeases.
+ *
+ * Grant and revoke go through the log from any member. Keep-alives and remaining TTLs live only
+ * in the leader's lessor, so a follower forwards those two to the leader (as etcd does), over the
+ * leader's client URL from the member records: POST /v3/lease/keepalive (a unary JSON route, an
+ * internal shortcut: etcd's own gateway route streams) and /v3/lease/timetolive, marked with a
+ * header so that a forwarded call is never forwarded again (a stale leader answers "not leader"
+ * and the client retries).
+ */
+import type { Service } from 'protobufjs';
+import { bidiStream, GrpcError, Status, unary, type BidiStream, type CallContext, type ServiceImpl } from '../grpc/index.ts';
+import type { Member } from '../../server/member.ts';
+import { serverError } from '../../server/errors.ts';
+import { big, header, num, type Int64, type PbHeader } from './convert.ts';
+import { toGrpcError } from './errors.ts';
+
+export const LEASE_API_LIMITS = {
+  /** How long a follower waits for the leader's answer to a forwarded keep-alive or TimeToLive. */
+  forwardTimeoutMs: 5_000,
+} as const;
+
+/** Marks a call forwarded by a follower (metadata key, and the HTTP header it arrives in). */
+export const FORWARDED_HEADER = 'x-conclave-forwarded';
+
+interface PbLeaseGrantRequest {
+  TTL: Int64;
+  ID: Int64;
+}
+interface PbLeaseId {
+  ID: Int64;
+}
+interface PbLeaseTimeToLiveRequest {
+  ID: Int64;
+  keys: boolean;
+}
+interface PbKeepAliveResponse {
+  header: PbHeader;
+  ID: string;
+  TTL: number;
+}
+interface PbTimeToLiveResponse {
+  header: PbHeader;
+  ID: string;
+  TTL: number;
+  grantedTTL: number;
+  keys: Uint8Array[];
+}
+
+function forwarded(call: CallContext | undefined): boolean {
+  return call?.metadata[FORWARDED_HEADER] !== undefined;
+}
+
+/** The lease operations shared by the gRPC service and the JSON gateway. */
+export class LeaseApi {
+  constructor(private readonly member: Member) {}
+
+  async grant(pb: PbLeaseGrantRequest) {
+    const r = await this.member.leaseGrant(big(pb.ID), num(pb.TTL));
+    return { header: header(this.member.header()), ID: r.id.toString(), TTL: r.ttl, error: '' };
+  }
+
+  async revoke(pb: PbLeaseId) {
+    await this.member.leaseRevoke(big(pb.ID));
+    return { header: header(this.member.header()) };
+  }
+
+  async keepAlive(pb: PbLeaseId, call?: CallContext): Promise<PbKeepAliveResponse> {
+    const id = big(pb.ID);
+    if (this.member.isLeasePrimary()) return { header: header(this.member.header()), ID: id.toString(), TTL: this.member.leaseRenew(id) };
+    const res = await this.forward<{ TTL?: string | number }>('lease/keepalive', { ID: id.toString() }, call);
+    return { header: header(this.member.header()), ID: id.toString(), TTL: Number(res.TTL ?? 0) };
+  }
+
+  async timeToLive(pb: PbLeaseTimeToLiveRequest, call?: CallContext): Promise<PbTimeToLiveResponse> {
+    const id = big(pb.ID);
+    const keys = pb.keys === true;
+    if (!this.member.isLeasePrimary() && this.member.leaderClientUrl() !== undefined) {
+      const res = await this.forward<{ TTL?: string | number; grantedTTL?: string | number; keys?: string[] }>('lease/timetolive', { ID: id.toString(), keys }, call);
+      return {
+        header: header(this.member.header()),
+        ID: id.toString(),
+        TTL: Number(res.TTL ?? 0),
+        grantedTTL: Number(res.grantedTTL ?? 0),
+        keys: (res.keys ?? []).map((k) => new Uint8Array(Buffer.from(k, 'base64'))),
+      };
+    }
+    // The leader (or a member with no leader: its replicated estimate) answers from its applied
+    // state, after catching up with everything committed (a grant just acknowledged elsewhere).
+    await this.member.linearizableBarrier();
+    const ttl = this.member.leaseTimeToLive(id, keys);
+    // etcd answers an unknown lease with TTL -1, not an error.
+    if (ttl === undefined) return { header: header(this.member.header()), ID: id.toString(), TTL: -1, grantedTTL: 0, keys: [] };
+    return { header: header(this.member.header()), ID: id.toString(), TTL: ttl.remainingTtl, grantedTTL: ttl.grantedTtl, keys: ttl.keys };
+  }
+
+  async leases() {
+    await this.member.linearizableBarrier();
+    return { header: header(this.member.header()), leases: this.member.lessorView().leases().map((l) => ({ ID: l.id.toString() })) };
+  }
+
+  /** Asks the leader through its client URL's JSON gateway; its errors come back as they were. */
+  private async forward<T>(path: string, body: object, call: CallContext | undefined): Promise<T> {
+    if (forwarded(call)) throw serverError('NOT_LEADER');
+    const url = this.member.leaderClientUrl();
+    if (url === undefined) throw serverError('NO_LEADER');
+    let res: Response;
+    try {
+      res = await fetch(`${url}/v3/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [FORWARDED_HEADER]: '1' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(LEASE_API_LIMITS.forwardTimeoutMs),
+      });
+    } catch (e) {
+      throw serverError('NO_LEADER', `leader unreachable: ${(e as Error).message}`, e);
+    }
+    const json = (await res.json()) as T & { code?: number; message?: string; error?: string };
+    if (res.status !== 200) throw new GrpcError((json.code ?? Status.UNAVAILABLE) as Status, json.message ?? json.error ?? `leader answered ${res.status}`);
+    return json;
+  }
+}
+
+/** Wraps an operation so that server conditions leave as etcd's gRPC status and text. */
+function handler<Req, Res>(fn: (req: Req, call: CallContext) => Promise<Res>) {
+  return unary<Req, Res>(async (req, call) => {
+    try {
+      return await fn(req, call);
+    } catch (e) {
+      throw toGrpcError(e);
+    }
+  });
+}
+
+async function keepAliveStream(api: LeaseApi, call: BidiStream<PbLeaseId, PbKeepAliveResponse>): Promise<void> {
+  try {
+    for await (const req of call) await call.write(await api.keepAlive(req));
+  } catch (e) {
+    if (call.signal.aborted) return;
+    throw toGrpcError(e);
+  }
+}
+
+export function leaseService(api: LeaseApi, service: Service): [Service, ServiceImpl] {
+  return [
+    service,
+    {
+      LeaseGrant: handler((r: PbLeaseGrantRequest) => api.grant(r)),
+      LeaseRevoke: handler((r: PbLeaseId) => api.revoke(r)),
+      LeaseKeepAlive: bidiStream((call: BidiStream<PbLeaseId, PbKeepAliveResponse>) => keepAliveStream(api, call)),
+      LeaseTimeToLive: handler((r: PbLeaseTimeToLiveRequest, call) => api.timeToLive(r, call)),
+      LeaseLeases: handler(() => api.leases()),
+    },
+  ];
+}
+
+/** The gateway's keep-alive route: one renewal per POST (what forwarding followers use). */
+export function keepAliveRoute(api: LeaseApi) {
+  return (request: unknown, call: CallContext) => api.keepAlive(request as PbLeaseId, call).catch((e: unknown) => {
+    throw toGrpcError(e);
+  });
+}
