@@ -6,14 +6,15 @@
  * txns in flight (16). Both run with the test helper's flags (heartbeat 50 ms, election 500 ms),
  * everything else at its default.
  *
- * Printed per system, from /proc/<pid>/status: VmRSS split into RssAnon (the process's own
- * memory: Go or JS heap, index, Raft log…) and RssFile (pages of mapped files — the bbolt or
- * LMDB file, the executable — which the kernel can reclaim; the largest per file from
- * /proc/<pid>/smaps), right after loading and again after reading every key
- * once (ranges of 10,000, which maps in every page of the data file); the heap according to the
- * member's /metrics (Go: heap_inuse and heap_sys − heap_released; Node: V8 heap used and total,
- * and the external memory of Buffers); and the size of the data directory on disk (allocated
- * blocks, as du) with its largest files.
+ * Printed per system, right after loading and again after reading every key once (ranges of
+ * 10,000, which maps in every page of the data file): VmRSS from /proc/<pid>/status, split into
+ * RssAnon (the process's own memory: Go or JS heap, index, Raft log…) and RssFile (pages of
+ * mapped files — the bbolt or LMDB file, the executable — which the kernel can reclaim; the
+ * largest per file from /proc/<pid>/smaps), and the PSS (smaps_rollup, which counts a page mapped
+ * twice once and a page shared with other processes in part). After loading, also the heap
+ * according to the member's /metrics (Go: heap_inuse and heap_sys − heap_released; Node: V8 heap
+ * used and total, and the external memory of Buffers). At the end, the size of the data
+ * directory on disk (allocated blocks, as du) with its largest files.
  * With txns of 100 puts, 1,000,000 keys are 10,000 Raft entries: fewer than the default
  * --snapshot-count (100,000), so both members still hold every entry of the load in their
  * in-memory Raft log (about 27 KB each) when measured. With --txn-ops 1 (slower: a Raft entry
@@ -37,6 +38,8 @@ interface Options {
 
 interface Memory {
   readonly rss: number;
+  /** Proportional set size: a page mapped twice (LMDB keeps its old maps when it grows the map) counts once. */
+  readonly pss: number;
   readonly anon: number;
   readonly file: number;
   /** Resident bytes of the mapped files with the most, by file name (from /proc/<pid>/smaps). */
@@ -97,7 +100,8 @@ function memoryOf(pid: number): Memory {
     if (m === null) throw new Error(`no ${field} in /proc/${pid}/status`);
     return Number(m[1]) * 1024;
   };
-  return { rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile') + kib('RssShmem'), byFile: residentFiles(pid) };
+  const pss = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  return { rss: kib('VmRSS'), pss: Number(pss?.[1] ?? NaN) * 1024, anon: kib('RssAnon'), file: kib('RssFile') + kib('RssShmem'), byFile: residentFiles(pid) };
 }
 
 /** Resident bytes per mapped file, largest first (top 3). */
@@ -213,7 +217,7 @@ function mib(bytes: number): string {
 }
 
 function memoryLine(m: Memory): string {
-  return `${mib(m.rss)} (anon ${mib(m.anon)}, file ${mib(m.file)}: ${m.byFile.map((f) => `${f.path} ${mib(f.bytes)}`).join(', ')})`;
+  return `${mib(m.rss)} (anon ${mib(m.anon)}, file ${mib(m.file)}: ${m.byFile.map((f) => `${f.path} ${mib(f.bytes)}`).join(', ')}), PSS ${mib(m.pss)}`;
 }
 
 function report(r: SystemResult, o: Options): void {
