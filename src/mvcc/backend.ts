@@ -53,10 +53,10 @@ export class Backend {
       encoding: 'binary',
       keyEncoding: 'binary',
       noMemInit: true,
-      // Commits write pages through the map instead of one pwrite per dirty page (plus the meta
-      // page): with noSync that is no explicit I/O per commit at all. Durability is the WAL's and
-      // sync()'s, as before; a SIGKILL loses nothing the map holds (the page cache keeps it).
-      useWritemap: true,
+      // No write map (useWritemap), although it saves a pwrite per dirty page: with noSync, LMDB
+      // keeps a crashed file consistent (losing only the last transactions, which the WAL
+      // replays) only when pages are written with write(); through a write map the kernel may
+      // flush pages in any order and an OS crash or power loss can leave a corrupt database.
     });
     this.kvDb = this.root.openDB<Buffer, Buffer>({ name: 'kv', encoding: 'binary', keyEncoding: 'binary', cache: false, compression: false });
     this.metaDb = this.root.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary', cache: false, compression: false });
