@@ -31,6 +31,8 @@ export interface StateMachine {
 
 export interface Outbox {
   send(messages: readonly Message[]): void;
+  /** Writes whatever send() queued now rather than later (optional: an outbox may send at once). */
+  flush?(): void;
 }
 
 export interface RaftDriverOptions {
@@ -204,6 +206,8 @@ export class RaftDriver {
         if (this.stopped || !this.raft.hasReady()) break;
         await this.handleReady();
       }
+      // Out of work: what the last Readies queued leaves now, in one write per peer.
+      this.opts.outbox.flush?.();
     } catch (e) {
       this.stopped = true;
       if (this.timer !== null) clearInterval(this.timer);
@@ -222,6 +226,8 @@ export class RaftDriver {
     const hs = rd.hardState;
     const needSync = rd.entries.length > 0 || rd.snapshot !== null || (hs !== null && (hs.term !== this.synced.term || hs.vote !== this.synced.vote));
     if (needSync) {
+      // The appends (and anything queued by earlier Readies) leave before we wait for the disk.
+      this.opts.outbox.flush?.();
       const latest = hs ?? this.unsyncedHardState;
       this.unsyncedHardState = null;
       await this.opts.durable.save(latest, rd.entries, rd.snapshot);

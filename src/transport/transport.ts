@@ -129,6 +129,15 @@ export class Transport {
     }
   }
 
+  /**
+   * Writes what is queued for every peer now instead of at the next event-loop turn (the Raft
+   * driver calls it before it waits for a sync and when it runs out of work: the messages are on
+   * the commit path, and the next turn may first spend a while reading client requests).
+   */
+  flush(): void {
+    for (const p of this.peers.values()) p.flushNow();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     for (const p of this.peers.values()) p.close();
@@ -298,6 +307,11 @@ class Peer {
       // Everything produced in this turn of the event loop leaves in one write.
       setImmediate(() => this.flush());
     }
+  }
+
+  /** Writes the queue now (a scheduled flush then finds it empty). */
+  flushNow(): void {
+    if (this.queue.length > 0) this.flush();
   }
 
   private flush(): void {
