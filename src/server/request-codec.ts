@@ -180,10 +180,22 @@ function writeRequest(w: Writer, r: InternalRequest): void {
   }
 }
 
+/** A member id's 8 bytes (a member proposes with one id; a few at most are ever seen). */
+const proposerBytes = new Map<string, Buffer>();
+
+/** Bytes a put's encoding needs besides key and value (so the writer never grows). */
+const PUT_OVERHEAD_BYTES = 64;
+
 export function encodeEnvelope(e: Envelope): Uint8Array {
-  const w = new Writer(64);
+  const r = e.request;
+  const w = new Writer(r.op === 'put' ? PUT_OVERHEAD_BYTES + r.request.key.byteLength + r.request.value.byteLength : 64);
   w.u8(FORMAT);
-  w.raw(Buffer.from(e.proposer.padStart(16, '0'), 'hex'));
+  let proposer = proposerBytes.get(e.proposer);
+  if (proposer === undefined) {
+    proposer = Buffer.from(e.proposer.padStart(16, '0'), 'hex');
+    if (proposerBytes.size < 64) proposerBytes.set(e.proposer, proposer);
+  }
+  w.raw(proposer);
   w.uint(e.requestId);
   writeRequest(w, e.request);
   return w.finish();
@@ -298,7 +310,7 @@ export function decodeEnvelope(data: Uint8Array): Envelope {
   const r = new Reader(data);
   const format = r.u8();
   if (format !== FORMAT) throw new CodecError(`unknown entry format ${format}`);
-  const proposer = Buffer.from(r.raw(8)).toString('hex');
+  const proposer = r.hex(8);
   const requestId = r.uint();
   const request = readRequest(r);
   r.done();

@@ -52,7 +52,8 @@ export class Writer {
 
   int64(v: bigint): void {
     this.room(8);
-    new DataView(this.buf.buffer, this.buf.byteOffset).setBigInt64(this.at, v);
+    if (v === 0n) this.buf.fill(0, this.at, this.at + 8);
+    else new DataView(this.buf.buffer, this.buf.byteOffset).setBigInt64(this.at, v);
     this.at += 8;
   }
 
@@ -138,9 +139,20 @@ export class Reader {
 
   int64(): bigint {
     this.need(8);
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset).getBigInt64(this.at);
+    const b = this.buf;
+    const at = this.at;
     this.at += 8;
-    return v;
+    // Zero (no lease, the common case) without a DataView and a BigInt.
+    if ((b[at]! | b[at + 1]! | b[at + 2]! | b[at + 3]! | b[at + 4]! | b[at + 5]! | b[at + 6]! | b[at + 7]!) === 0) return 0n;
+    return new DataView(b.buffer, b.byteOffset).getBigInt64(at);
+  }
+
+  /** `n` bytes as lower-case hex, without copying them first. */
+  hex(n: number): string {
+    this.need(n);
+    const s = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.at, n).toString('hex');
+    this.at += n;
+    return s;
   }
 
   raw(n: number): Uint8Array {
