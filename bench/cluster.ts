@@ -21,9 +21,10 @@
  * RSS of each member (VmRSS from /proc/<pid>/status) at the end of the system's run.
  *
  *   npm run bench -- cluster [--seconds S] [--concurrency C] [--value-bytes B] [--keys K]
- *                            [--warmup S] [--systems etcd,conclave] [--ops put,get] [--rounds N]
+ *                            [--warmup S] [--systems etcd,conclave] [--ops put,get] [--rounds N] [--wait-quiet S]
  * --rounds N runs each system N times, alternating which goes first, and prints each round and
- * the median of every figure over the rounds (a machine shared with other loads drifts).
+ * the median of every figure over the rounds (a machine shared with other loads drifts);
+ * --wait-quiet S waits up to S seconds before each op's warm-up for other loads to stop.
  * Set CONCLAVE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") to profile the members.
  */
 import { readFileSync } from 'node:fs';
@@ -39,6 +40,8 @@ interface Options {
   systems: Flavour[];
   ops: Op[];
   rounds: number;
+  /** Before each measured op, wait up to this many seconds for the machine to be idle (0: don't). */
+  waitQuiet: number;
 }
 
 type Op = 'put' | 'get';
@@ -72,7 +75,7 @@ interface SystemResult {
 const TIMING = { 'heartbeat-interval': '50', 'election-timeout': '500' } as const;
 
 function parse(args: string[]): Options {
-  const o: Options = { seconds: 10, warmup: 2, concurrency: 64, valueBytes: 256, keys: 10_000, systems: ['etcd', 'conclave'], ops: ['put', 'get'], rounds: 1 };
+  const o: Options = { seconds: 10, warmup: 2, concurrency: 64, valueBytes: 256, keys: 10_000, systems: ['etcd', 'conclave'], ops: ['put', 'get'], rounds: 1, waitQuiet: 0 };
   for (let i = 0; i < args.length; i++) {
     const v = args[i + 1];
     const num = (): number => {
@@ -87,6 +90,7 @@ function parse(args: string[]): Options {
       case '--concurrency': o.concurrency = Math.max(1, Math.floor(num())); break;
       case '--value-bytes': o.valueBytes = Math.floor(num()); break;
       case '--rounds': o.rounds = Math.max(1, Math.floor(num())); break;
+      case '--wait-quiet': o.waitQuiet = num(); break;
       case '--keys': o.keys = Math.max(1, Math.floor(num())); break;
       case '--systems': {
         const list = (v ?? '').split(',').filter((s) => s !== '');
@@ -167,6 +171,22 @@ function machineBusy(): number {
   return (total - cpu[3]! - cpu[4]!) / 100;
 }
 
+/**
+ * Waits (up to `seconds`) until the rest of the machine is idle: over one second, cores busy
+ * with anything but this cluster and this process stay under 0.1. Returns whether it got there.
+ */
+async function waitQuiet(cluster: ProcessCluster, seconds: number): Promise<boolean> {
+  const end = performance.now() + seconds * 1000;
+  for (;;) {
+    const busy0 = machineBusy();
+    const ours0 = membersCpu(cluster) + clientCpu();
+    await new Promise((r) => setTimeout(r, 1000));
+    const others = machineBusy() - busy0 - (membersCpu(cluster) + clientCpu() - ours0);
+    if (others < 0.1) return true;
+    if (performance.now() > end) return false;
+  }
+}
+
 function membersCpu(cluster: ProcessCluster): number {
   return cluster.members.reduce((sum, m) => sum + cpuSeconds(m.child?.pid), 0);
 }
@@ -217,6 +237,7 @@ async function runSystem(system: Flavour, o: Options, round: number): Promise<Sy
     const ops: OpResult[] = [];
     for (const [op, call] of [['put', put], ['get', get]] as const) {
       if (!o.ops.includes(op)) continue;
+      if (o.waitQuiet > 0 && !(await waitQuiet(cluster, o.waitQuiet))) console.log(`${system} ${op}: the machine did not get quiet within ${o.waitQuiet} s; measuring anyway`);
       if (o.warmup > 0) await drive(o.concurrency, o.warmup * 1000, call);
       const cpu0 = membersCpu(cluster);
       const client0 = clientCpu();
