@@ -65,3 +65,9 @@ export function trackAttachments(lessor: Lessor, events: readonly MvccEvent[]): 
     if (next !== 0n && lessor.has(next)) lessor.attach(next, e.kv.key);
   }
 }
+
+/** Puts the lessor in step with a just-opened store and keeps it there as entries apply. */
+export function bindLessor(lessor: Lessor, store: MvccStore): () => void {
+  loadLessor(lessor, store);
+  return store.onCommit((_rev, events) => trackAttachments(lessor, events));
+}

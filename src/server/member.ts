@@ -31,7 +31,7 @@ import { RaftDriver } from './raft-driver.ts';
 import { encodeEnvelope, type InternalRequest } from './request-codec.ts';
 import { Waiters } from './waiters.ts';
 import { Lessor, minLeaseTtlSeconds, type LeaseId, type TimeToLive } from '../lease/index.ts';
-import { loadLessor, trackAttachments } from './leases.ts';
+import { bindLessor } from './leases.ts';
 import { LeaseDuties } from './lease-duties.ts';
 
 export const MEMBER_LIMITS = {
@@ -151,8 +151,7 @@ async function openStore(dir: string, config: ServerConfig, lessor: Lessor): Pro
     limits: { txnOpsMax: config.maxTxnOps, keyBytesMax: config.maxRequestBytes },
     leaseExists: (id) => lessor.has(id),
   });
-  loadLessor(lessor, store);
-  store.onCommit((_rev, events) => trackAttachments(lessor, events));
+  bindLessor(lessor, store);
   return store;
 }
 
