@@ -69,7 +69,9 @@ async function leaseSession(c: ProcessCluster): Promise<string[]> {
       .replaceAll(String(BigInt(`0x${id}`)), '<id>')
       .replace(/remaining\(\d+s\)/g, 'remaining(<n>s)')
       .replace(/"(cluster_id|member_id|revision|raft_term)":\d+/g, '"$1":<n>')
-      .replace(/"ttl":\d+/g, '"ttl":<n>'),
+      .replace(/"ttl":\d+/g, '"ttl":<n>')
+      // etcd lists a lease's keys in Go map order (it varies run to run); Conclave in key order.
+      .replace(/attached keys\(\[([^\]]*)\]\)/g, (_, keys: string) => `attached keys([${keys.split(' ').sort().join(' ')}])`),
   );
   return normalized;
 }
