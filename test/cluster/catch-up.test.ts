@@ -24,14 +24,19 @@ function client(urls: string[]): Etcd3 {
   return new Etcd3({ hosts: urls, dialTimeout: 2_000 });
 }
 
-/** A put retried while it times out (a loaded machine): the same value again is harmless here. */
+/**
+ * A put retried while it times out on a loaded machine, or while the client's circuit breaker
+ * (opened by such timeouts) holds calls back: the same value again is harmless here.
+ */
 async function putRetrying(etcd: Etcd3, key: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await etcd.put(key).value('v');
       return;
     } catch (e) {
-      if (attempt >= 5 || !(e instanceof Error) || !e.message.includes('request timed out')) throw e;
+      const transient = e instanceof Error && (e.message.includes('request timed out') || e.message.includes('circuit breaker is open'));
+      if (attempt >= 20 || !transient) throw e;
+      await new Promise((r) => setTimeout(r, 500));
     }
   }
 }
