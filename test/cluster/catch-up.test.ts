@@ -25,8 +25,9 @@ function client(urls: string[]): Etcd3 {
 }
 
 /**
- * A put retried while it times out on a loaded machine, or while the client's circuit breaker
- * (opened by such timeouts) holds calls back: the same value again is harmless here.
+ * A put retried while it times out on a loaded machine, while the client's circuit breaker
+ * (opened by such timeouts) holds calls back, or while its channel reconnects (UNAVAILABLE):
+ * the same value again is harmless here.
  */
 async function putRetrying(etcd: Etcd3, key: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -34,7 +35,7 @@ async function putRetrying(etcd: Etcd3, key: string): Promise<void> {
       await etcd.put(key).value('v');
       return;
     } catch (e) {
-      const transient = e instanceof Error && (e.message.includes('request timed out') || e.message.includes('circuit breaker is open'));
+      const transient = e instanceof Error && /request timed out|circuit breaker is open|UNAVAILABLE/.test(e.message);
       if (attempt >= 20 || !transient) throw e;
       await new Promise((r) => setTimeout(r, 500));
     }
