@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
 import type { Entry } from '../src/raft/types.ts';
-import { crc32IsNative } from '../src/wal/crc32.ts';
+import { crc32IsNative } from '../src/util/crc32.ts';
 import { Wal } from '../src/wal/index.ts';
 
 interface Options {

@@ -26,6 +26,7 @@
  * what the determinism tests and any cross-member hash compare. The checksum is checked on read
  * as well as written, so a torn or bit-flipped copy is refused instead of silently dropping leases.
  */
+import { crc32 } from '../util/crc32.ts';
 import { LeaseStateCorruptError } from './errors.ts';
 import { leaseTtlSecondsMaxAbsolute } from './limits.ts';
 
@@ -63,7 +64,7 @@ export function encodeLessorState(leases: readonly PersistedLease[]): Uint8Array
     out.varint(l.remainingTtl);
     prev = l.id;
   }
-  out.u32(crc32(out.view(0, out.length)));
+  out.u32(crc32(out.view(0, out.length), 0));
   return out.finish();
 }
 
@@ -77,7 +78,7 @@ export function decodeLessorState(bytes: Uint8Array): PersistedLease[] {
   if (version !== lessorStateVersion) throw new LeaseStateCorruptError(`unknown version ${version}`);
   const bodyEnd = bytes.length - crcBytes;
   const stored = new DataView(bytes.buffer, bytes.byteOffset + bodyEnd, crcBytes).getUint32(0, false);
-  const actual = crc32(bytes.subarray(0, bodyEnd));
+  const actual = crc32(bytes.subarray(0, bodyEnd), 0);
   if (stored !== actual) throw new LeaseStateCorruptError(`checksum mismatch (stored ${hex32(stored)}, computed ${hex32(actual)})`);
 
   const r = new ByteReader(bytes.subarray(0, bodyEnd), headerBytes);
@@ -212,24 +213,4 @@ class ByteReader {
     }
     throw new LeaseStateCorruptError('varint longer than 8 bytes');
   }
-}
-
-/**
- * CRC-32 (IEEE, reflected, polynomial 0xEDB88320), table-driven. Written here rather than taken
- * from node:zlib because zlib.crc32 only exists from Node 20.15 and package.json admits all of 20.
- */
-const crcTable: Uint32Array = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }

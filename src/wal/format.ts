@@ -72,7 +72,7 @@
  */
 import { assert } from '../raft/assert.ts';
 import type { ConfState, Entry, EntryKind, HardState, NodeId, SnapshotMetadata } from '../raft/types.ts';
-import { crc32 } from './crc32.ts';
+import { crc32 } from '../util/crc32.ts';
 
 export const FORMAT_VERSION = 1;
 export const HEADER_BYTES = 9;

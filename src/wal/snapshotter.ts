@@ -20,7 +20,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { Snapshot, SnapshotMetadata } from '../raft/types.ts';
-import { crc32 } from './crc32.ts';
+import { crc32 } from '../util/crc32.ts';
 import { SnapshotCorruptError } from './errors.ts';
 import { DecodeError, PayloadReader, readSnapshot, snapshotPayloadBytes, writeSnapshotPayload } from './format.ts';
 import { closeFd, defaultSync, ensureDir, openFd, syncDir, writeAll, type SyncFn } from './fsutil.ts';

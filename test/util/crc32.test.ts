@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { crc32, crc32Table } from '../../src/wal/crc32.ts';
+import { crc32, crc32Table } from '../../src/util/crc32.ts';
 
 test('crc32: the standard check value', () => {
   const check = new TextEncoder().encode('123456789');
