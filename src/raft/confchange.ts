@@ -10,7 +10,7 @@
  *   per change: u8 type (0 addVoter, 1 addLearner, 2 removeNode) · u16 id length · id (UTF-8) ·
  *   u32 context length · context
  */
-import { assert } from './assert.ts';
+import { assert } from '../util/assert.ts';
 import type { ConfChange, ConfChangeSingle, ConfChangeType, ConfState, NodeId } from './types.ts';
 
 export interface MembershipConfig {

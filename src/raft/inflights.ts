@@ -2,7 +2,7 @@
  * The bounded window of appends sent to one follower and not yet acknowledged, by count and by
  * bytes. The leader stops sending when it is full, so a slow follower costs bounded memory.
  */
-import { assert } from './assert.ts';
+import { assert } from '../util/assert.ts';
 
 export class Inflights {
   private readonly indexes: number[];

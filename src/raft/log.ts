@@ -6,7 +6,7 @@
  * Indexes: firstIndex-1 ≤ applied ≤ applying ≤ committed ≤ lastIndex. `applying` is the last
  * committed entry handed to the application; `applied` is confirmed by advance().
  */
-import { assert } from './assert.ts';
+import { assert } from '../util/assert.ts';
 import { CompactedError, entryBytes, type LogStorage } from './storage.ts';
 import type { Entry, Snapshot } from './types.ts';
 

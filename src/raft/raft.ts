@@ -7,7 +7,7 @@
  * from `config.random`, and every effect leaves through `ready()` (see Ready in types.ts for
  * what must be persisted before which messages may leave).
  */
-import { assert } from './assert.ts';
+import { assert } from '../util/assert.ts';
 import {
   applyConfChange,
   configFromConfState,

@@ -10,7 +10,7 @@
  * configuration entries at the head of the log (as etcd does), so a member added later learns
  * the whole membership history from the log like everything else.
  */
-import { assert } from './assert.ts';
+import { assert } from '../util/assert.ts';
 import { encodeConfChange } from './confchange.ts';
 import type { ConfState, Entry, HardState, NodeId, Snapshot } from './types.ts';
 import { EntryKind, NONE } from './types.ts';

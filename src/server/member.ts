@@ -15,7 +15,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WatchHub } from '../watch/index.ts';
 import { MvccStore, type RangeRequest, type RangeResponse } from '../mvcc/index.ts';
-import { assert } from '../raft/assert.ts';
+import { assert } from '../util/assert.ts';
 import { MemoryStorage, bootstrapStorage } from '../raft/storage.ts';
 import type { ConfChange, HardState, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
 import { Transport } from '../transport/transport.ts';

@@ -6,7 +6,7 @@
  * proposals into Raft; they come out together in the next Ready, so one fsync covers every
  * request that arrived during the previous one (group commit without a timer).
  */
-import { assert } from '../raft/assert.ts';
+import { assert } from '../util/assert.ts';
 import { Raft, type RaftConfig, type RaftStatus } from '../raft/raft.ts';
 import { MemoryStorage } from '../raft/storage.ts';
 import type { ConfChange, Entry, HardState, Message, NodeId, Outcome, ReadState, Snapshot, SoftState } from '../raft/types.ts';

@@ -70,7 +70,7 @@
  * Zeros are read as "never written" on purpose; a disk that zeroes a sector of old data in the
  * newest segment therefore loses that tail silently, the same trade etcd makes.
  */
-import { assert } from '../raft/assert.ts';
+import { assert } from '../util/assert.ts';
 import type { ConfState, Entry, EntryKind, HardState, NodeId, SnapshotMetadata } from '../raft/types.ts';
 import { crc32 } from '../util/crc32.ts';
 

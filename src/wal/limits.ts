@@ -3,7 +3,7 @@
  * `Wal.create`/`Wal.open` override these; `checkLimits` rejects combinations that cannot work
  * before any file is touched.
  */
-import { assert } from '../raft/assert.ts';
+import { assert } from '../util/assert.ts';
 import type { SyncFn } from './fsutil.ts';
 
 export interface WalLimits {

@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { AssertionError } from '../raft/assert.ts';
+import { AssertionError } from '../util/assert.ts';
 import type { Entry, HardState, SnapshotMetadata } from '../raft/types.ts';
 import {
   WalClosedError,

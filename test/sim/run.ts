@@ -4,7 +4,7 @@
  * load), then a healthy phase in which liveness is measured. Invariants are checked after
  * every step; the first violation ends the run and is reported with its seed and step.
  */
-import { AssertionError } from '../../src/raft/assert.ts';
+import { AssertionError } from '../../src/util/assert.ts';
 import { bootstrapStorage } from '../../src/raft/storage.ts';
 import type { NodeId } from '../../src/raft/types.ts';
 import { Admin } from './admin.ts';

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { AssertionError } from '../../src/raft/assert.ts';
+import { AssertionError } from '../../src/util/assert.ts';
 import type { Entry, HardState } from '../../src/raft/types.ts';
 import {
   Wal,
