@@ -117,7 +117,7 @@ export function big(v: Int64 | null | undefined): bigint {
 const NO_BYTES = new Uint8Array(0);
 
 /** An unset bytes field reads protobufjs's prototype default, a plain empty array: normalize it. */
-function bytes(v: Uint8Array | null | undefined): Uint8Array {
+export function bytes(v: Uint8Array | null | undefined): Uint8Array {
   return v instanceof Uint8Array ? v : NO_BYTES;
 }
 

@@ -13,7 +13,7 @@ import type { MvccEvent } from '../../mvcc/index.ts';
 import { eventBytes } from '../../mvcc/index.ts';
 import type { Member } from '../../server/member.ts';
 import { StreamBackloggedError, type WatchFilter, type WatchMessage } from '../../watch/index.ts';
-import { header, keyValue, num, type Int64, type PbHeader, type PbKeyValue } from './convert.ts';
+import { bytes, header, keyValue, num, type Int64, type PbHeader, type PbKeyValue } from './convert.ts';
 
 export const WATCH_API_LIMITS = {
   /** Event bytes per response before a fragmenting watcher's response is split. */
@@ -55,12 +55,6 @@ interface PbWatchResponse {
 }
 
 const FILTERS: readonly WatchFilter[] = ['NOPUT', 'NODELETE'];
-const NO_BYTES = new Uint8Array(0);
-
-function bytesOf(v: Uint8Array | null | undefined): Uint8Array {
-  return v instanceof Uint8Array ? v : NO_BYTES;
-}
-
 function toEvent(e: MvccEvent): PbEvent {
   return { type: e.type === 'PUT' ? 0 : 1, kv: keyValue(e.kv), prev_kv: e.prevKv === undefined ? null : keyValue(e.prevKv) };
 }
@@ -116,8 +110,8 @@ async function serve(member: Member, call: BidiStream<PbWatchRequest, PbWatchRes
       if (req.create_request) {
         const c = req.create_request;
         stream.watch({
-          key: bytesOf(c.key),
-          rangeEnd: bytesOf(c.range_end),
+          key: bytes(c.key),
+          rangeEnd: bytes(c.range_end),
           startRevision: num(c.start_revision),
           filters: (c.filters ?? []).map((f) => FILTERS[f]).filter((f): f is WatchFilter => f !== undefined),
           prevKv: c.prev_kv === true,
