@@ -9,7 +9,7 @@
 import { assert } from '../util/assert.ts';
 import { Raft, type RaftConfig, type RaftStatus } from '../raft/raft.ts';
 import { MemoryStorage } from '../raft/storage.ts';
-import type { ConfChange, Entry, HardState, Message, NodeId, Outcome, ReadState, Snapshot, SoftState } from '../raft/types.ts';
+import type { ConfChange, Entry, HardState, Message, NodeId, Outcome, Ready, ReadState, Snapshot, SoftState } from '../raft/types.ts';
 
 /** Where a member's Raft state becomes durable (the WAL and snapshot files). */
 export interface DurableLog {
@@ -223,6 +223,13 @@ export class RaftDriver {
     if (rd.softState !== null) this.opts.onSoftState?.(rd.softState);
     // The leader's appends carry their own entries: they may leave while we persist.
     this.opts.outbox.send(rd.messages);
+    // Committed entries are durable on a quorum already: as etcd's raftNode does, apply them
+    // while this Ready's new entries are persisted rather than after (their requests need not
+    // wait for an unrelated fsync). After a crash the store may then be ahead of this member's
+    // WAL; the entries come again from the leader and the store skips them (its consistent
+    // index). A snapshot must be installed first, so a Ready with one applies after it.
+    const early = rd.snapshot === null;
+    if (early) this.applyCommitted(rd);
     const hs = rd.hardState;
     const needSync = rd.entries.length > 0 || rd.snapshot !== null || (hs !== null && (hs.term !== this.synced.term || hs.vote !== this.synced.vote));
     if (needSync) {
@@ -249,16 +256,19 @@ export class RaftDriver {
       this.appliedIndex = rd.snapshot.metadata.index;
       this.snapshotIndex = rd.snapshot.metadata.index;
     }
-    if (rd.committedEntries.length > 0) {
-      const first = rd.committedEntries[0]!.index;
-      assert(first <= this.appliedIndex + 1, `raft driver: committed entry ${first} leaves a gap after applied ${this.appliedIndex}`);
-      this.opts.stateMachine.apply(rd.committedEntries);
-      this.appliedIndex = Math.max(this.appliedIndex, rd.committedEntries[rd.committedEntries.length - 1]!.index);
-    }
+    if (!early) this.applyCommitted(rd);
     if (rd.readStates.length > 0) this.opts.onReadStates?.(rd.readStates);
     this.raft.advance(rd);
     if (rd.committedEntries.length > 0 || rd.snapshot !== null) this.opts.onApplied?.(this.appliedIndex);
     if (this.appliedIndex - this.snapshotIndex >= this.opts.snapshotCount) await this.takeSnapshot();
+  }
+
+  private applyCommitted(rd: Ready): void {
+    if (rd.committedEntries.length === 0) return;
+    const first = rd.committedEntries[0]!.index;
+    assert(first <= this.appliedIndex + 1, `raft driver: committed entry ${first} leaves a gap after applied ${this.appliedIndex}`);
+    this.opts.stateMachine.apply(rd.committedEntries);
+    this.appliedIndex = Math.max(this.appliedIndex, rd.committedEntries[rd.committedEntries.length - 1]!.index);
   }
 
   /** Snapshots the applied state and releases the log before it (keeping some for followers). */
