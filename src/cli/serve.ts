@@ -48,13 +48,14 @@ async function runUntilSignalled(config: ServerConfig, startClientApi: ClientApi
   const shutdown = (signal: string): void => {
     if (shuttingDown) return;
     shuttingDown = true;
-    log.info(`received ${signal}, shutting down`);
+    log.info(`shutting down on ${signal}`);
     void (async () => {
       await api.close();
       await member.stop();
       process.exit(0);
     })().catch(fatal);
   };
+  void member.whenRemoved().then(() => shutdown('its removal from the cluster'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }

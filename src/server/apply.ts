@@ -12,7 +12,7 @@ import { MvccError, type MvccRequest, type MvccResponse, type MvccStore } from '
 import type { StateMachine } from './raft-driver.ts';
 import { decodeEnvelope, type InternalRequest } from './request-codec.ts';
 import { serverError, type ServerError, type ServerErrorCode } from './errors.ts';
-import { decodeMemberContext, deleteMember, readMember, writeMember } from './members.ts';
+import { decodeMemberContext, deleteMember, markRemoved, readMember, writeMember } from './members.ts';
 import { clearAlarm, storeGrowth, raiseAlarm, readAlarms, type AlarmRecord, type AlarmResponse } from './alarms.ts';
 import type { AlarmRequest, LeaseRequest } from './request-codec.ts';
 import { LeaseError, type LeaseErrorCode, type Lessor } from '../lease/index.ts';
@@ -80,6 +80,8 @@ export interface ApplyHooks {
   onResult(requestId: number, outcome: ApplyOutcome): void;
   /** A membership change was applied (after the member records were updated). */
   onConfChange(cc: ConfChange): void;
+  /** A member's peer URLs changed (MemberUpdate). */
+  onMembersChanged(): void;
   /** Replace the store with the snapshot received for `snapshot` (see Member). */
   installSnapshot(snapshot: Snapshot): Promise<void>;
   /** An empty entry was applied (a new leader's first entry of its term). */
@@ -168,6 +170,15 @@ export class ApplyMachine implements StateMachine {
         if (m !== undefined) writeMember(tx.meta, { ...m, name: request.name, clientUrls: request.clientUrls });
       });
       return r.status === 'skipped' ? null : { ok: true, response: null };
+    }
+    if (request.op === 'memberUpdate') {
+      const r = store.write(index, (tx) => {
+        const m = readMember(tx.meta, request.memberId);
+        if (m !== undefined) writeMember(tx.meta, { ...m, peerUrls: request.peerUrls });
+      });
+      if (r.status === 'skipped') return null;
+      this.hooks.onMembersChanged();
+      return { ok: true, response: null };
     }
     if (request.op === 'alarm') return this.applyAlarm(store, index, request);
     if (request.op === 'leaseGrant' || request.op === 'leaseRevoke' || request.op === 'leaseCheckpoint') return this.applyLease(store, index, request);
@@ -260,6 +271,7 @@ export class ApplyMachine implements StateMachine {
         const existing = readMember(tx.meta, change.nodeId);
         if (change.type === 'removeNode') {
           deleteMember(tx.meta, change.nodeId);
+          markRemoved(tx.meta, change.nodeId);
           continue;
         }
         // One member per change carries its context (peer URLs); the rest keep what they had.
@@ -274,6 +286,8 @@ export class ApplyMachine implements StateMachine {
         });
       }
     });
-    if (r.status === 'applied') this.hooks.onConfChange(cc);
+    if (r.status !== 'applied') return;
+    this.hooks.onConfChange(cc);
+    if (context.proposer === this.memberId && context.requestId !== undefined) this.hooks.onResult(context.requestId, { ok: true, response: null });
   }
 }

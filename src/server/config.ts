@@ -33,6 +33,8 @@ export const SERVER_DEFAULTS = {
   /** Most operations in one list of a transaction. */
   maxTxnOps: 128,
   logLevel: 'info',
+  /** Refuse membership changes that could cost the cluster its quorum (etcd's default: true). */
+  strictReconfigCheck: 'true',
 } as const;
 
 export const QUOTA_BACKEND_BYTES_DEFAULT = 2 * 1024 * 1024 * 1024;
@@ -58,6 +60,7 @@ export interface ServerConfig {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  readonly strictReconfigCheck: boolean;
 }
 
 export class ConfigError extends Error {
@@ -89,6 +92,7 @@ export const FLAG_NAMES: Record<Key, string> = {
   maxRequestBytes: 'max-request-bytes',
   maxTxnOps: 'max-txn-ops',
   logLevel: 'log-level',
+  strictReconfigCheck: 'strict-reconfig-check',
 };
 
 export const FLAG_HELP: Record<Key, string> = {
@@ -109,6 +113,7 @@ export const FLAG_HELP: Record<Key, string> = {
   maxRequestBytes: 'maximum client request size in bytes the server will accept',
   maxTxnOps: 'maximum number of operations permitted in a transaction',
   logLevel: "log level: 'debug', 'info', 'warn' or 'error'",
+  strictReconfigCheck: 'reject reconfiguration requests that would cause quorum loss',
 };
 
 /** Reads etcd's config-file format: flat `key: value` lines, `#` comments, optional quotes. */
@@ -200,6 +205,8 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
   if (electionTimeout < 5 * heartbeatInterval) {
     throw new ConfigError(`--election-timeout[${electionTimeout}ms] should be at least as 5 times as --heartbeat-interval[${heartbeatInterval}ms]`);
   }
+  const strict = raw('strictReconfigCheck');
+  if (strict !== 'true' && strict !== 'false') throw new ConfigError(`--strict-reconfig-check must be true or false, got "${strict}"`);
   const quota = positiveInt(raw('quotaBackendBytes'), FLAG_NAMES.quotaBackendBytes, true);
 
   return {
@@ -220,5 +227,6 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     maxRequestBytes: positiveInt(raw('maxRequestBytes'), FLAG_NAMES.maxRequestBytes),
     maxTxnOps: positiveInt(raw('maxTxnOps'), FLAG_NAMES.maxTxnOps),
     logLevel,
+    strictReconfigCheck: strict === 'true',
   };
 }

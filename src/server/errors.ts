@@ -42,6 +42,15 @@ export const SERVER_ERRORS = {
   NOT_CAPABLE: 'the cluster cannot serve this request yet',
   LEARNER_NOT_SUPPORTED: 'a learner cannot serve this request',
   INVALID_ARGUMENT: 'the request is malformed',
+  MEMBER_EXISTS: 'a member with this id already exists',
+  PEER_URL_EXISTS: 'another member already has one of these peer URLs',
+  MEMBER_BAD_URLS: 'the peer URLs are not valid URLs',
+  MEMBER_NOT_FOUND: 'no such member',
+  MEMBER_NOT_LEARNER: 'the member is not a learner',
+  LEARNER_NOT_READY: 'the learner has not caught up with the leader yet',
+  TOO_MANY_LEARNERS: 'the cluster already has the most learners allowed',
+  NOT_ENOUGH_STARTED: 'too few members are started for this change to keep a quorum',
+  UNHEALTHY: 'too few members are connected to the leader for this change to keep a quorum',
 } as const;
 
 export type ServerErrorCode = keyof typeof SERVER_ERRORS;

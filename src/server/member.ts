@@ -18,15 +18,17 @@ import { MvccStore, type RangeRequest, type RangeResponse } from '../mvcc/index.
 import { assert } from '../util/assert.ts';
 import { MemoryStorage, bootstrapStorage } from '../raft/storage.ts';
 import type { ConfChange, HardState, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
-import { Transport } from '../transport/transport.ts';
+import { Transport, type ClusterMembership } from '../transport/transport.ts';
+import { fetchMembership } from '../transport/membership-query.ts';
 import { DiskLog, Wal, WalClusterMismatchError, loadNewest } from '../wal/index.ts';
 import { readAlarms, type AlarmRecord } from './alarms.ts';
 import { ApplyMachine, fromLeaseError, fromMvccError, type ApplyOutcome, type ApplyResponse } from './apply.ts';
 import type { ServerConfig } from './config.ts';
-import { serverError, ServerError } from './errors.ts';
+import { serverError, ServerError, type ServerErrorCode } from './errors.ts';
 import { clusterId as deriveClusterId, memberId as deriveMemberId } from './ids.ts';
 import { LinearizableReads } from './linearizable-reads.ts';
-import { encodeMemberContext, readMembers, type MemberRecord } from './members.ts';
+import { encodeMemberContext, isRemoved, readMembers, type MemberContext, type MemberRecord } from './members.ts';
+import { checkAdd, checkPromote, checkRemove, checkUpdate, type LeaderView } from './reconfig.ts';
 import { RaftDriver } from './raft-driver.ts';
 import { encodeEnvelope, type InternalRequest } from './request-codec.ts';
 import { Waiters } from './waiters.ts';
@@ -45,6 +47,10 @@ export const MEMBER_LIMITS = {
   quotaSizeMaxAgeMs: 100,
   /** Within this many bytes of the quota, every quota check reads the backend size afresh. */
   quotaSizeSlackBytes: 64 * 1024 * 1024,
+  /** How long a member joining a running cluster keeps asking the peers for the membership. */
+  joinDiscoveryMs: 10_000,
+  /** Pause between rounds of asking every peer for the membership. */
+  joinRetryMs: 500,
 } as const;
 
 export interface Logger {
@@ -92,6 +98,51 @@ interface Durable {
   readonly storage: MemoryStorage;
   readonly memberId: string;
   readonly clusterId: string;
+  /** Peers to reach before the store's member records say who they are (a new or joining member). */
+  readonly initialPeers: ReadonlyMap<string, string>;
+}
+
+/**
+ * Asks the peers named in --initial-cluster for the running cluster's membership (etcd does the
+ * same over its peer HTTP API), retrying for a while: they may be starting too.
+ */
+async function discoverMembership(config: ServerConfig, log: Logger): Promise<ClusterMembership> {
+  const mine = new Set(config.initialAdvertisePeerUrls);
+  const peers = [...config.initialCluster.values()].flat().filter((u) => !mine.has(u));
+  if (peers.length === 0) throw new Error('--initial-cluster-state existing: --initial-cluster names no other member to join');
+  const deadline = performance.now() + MEMBER_LIMITS.joinDiscoveryMs;
+  const problems: string[] = [];
+  for (;;) {
+    for (const url of peers) {
+      try {
+        return await fetchMembership(url);
+      } catch (e) {
+        problems.push(`${url}: ${(e as Error).message}`);
+      }
+    }
+    if (performance.now() >= deadline) throw new Error(`could not get the cluster's membership from any peer in --initial-cluster (${problems.slice(-peers.length).join('; ')})`);
+    log.warn(`no peer answered with the cluster's membership yet; retrying`);
+    await new Promise((r) => setTimeout(r, MEMBER_LIMITS.joinRetryMs));
+  }
+}
+
+/** Creates the data dir of a member joining a running cluster that added it (MemberAdd) already. */
+async function joinExisting(config: ServerConfig, p: Paths, log: Logger): Promise<Durable> {
+  const membership = await discoverMembership(config, log);
+  const mine = new Set(config.initialAdvertisePeerUrls);
+  const me = membership.members.find((m) => m.peerUrls.some((u) => mine.has(u)));
+  if (me === undefined) {
+    throw new Error(
+      `--initial-cluster-state existing: no member of cluster ${membership.clusterId} has peer URLs ${config.initialAdvertisePeerUrls.join(',')}; ` +
+        `add this member first (etcdctl member add ${config.name} --peer-urls=${config.initialAdvertisePeerUrls.join(',')})`,
+    );
+  }
+  await mkdir(p.snap, { recursive: true });
+  const wal = await Wal.create(p.wal, { memberId: me.id, clusterId: membership.clusterId });
+  const peers = new Map(membership.members.filter((m) => m.id !== me.id && m.peerUrls.length > 0).map((m) => [m.id, m.peerUrls[0]!]));
+  log.info(`joining cluster ${membership.clusterId} as member ${me.id} (${peers.size} peer(s)); the leader will send the log or a snapshot`);
+  // Empty log and no configuration: the leader's appends (or snapshot) bring both.
+  return { wal, storage: new MemoryStorage(), memberId: me.id, clusterId: membership.clusterId, initialPeers: peers };
 }
 
 async function openDurable(config: ServerConfig, p: Paths, log: Logger): Promise<Durable> {
@@ -126,12 +177,10 @@ async function openDurable(config: ServerConfig, p: Paths, log: Logger): Promise
     storage.append(recovered.entries);
     storage.setHardState(recovered.hardState);
     log.info(`restarted member ${recovered.metadata.memberId} in cluster ${recovered.metadata.clusterId} at commit ${recovered.hardState.commit}`);
-    return { wal: recovered.wal, storage, memberId: recovered.metadata.memberId, clusterId: recovered.metadata.clusterId };
+    return { wal: recovered.wal, storage, memberId: recovered.metadata.memberId, clusterId: recovered.metadata.clusterId, initialPeers: new Map() };
   }
 
-  if (config.initialClusterState === 'existing') {
-    throw new Error('--initial-cluster-state existing: joining a running cluster needs the member to be added first (conclave member add); not supported by this version yet');
-  }
+  if (config.initialClusterState === 'existing') return joinExisting(config, p, log);
   await mkdir(p.snap, { recursive: true });
   const wal = await Wal.create(p.wal, { memberId: expectedMember, clusterId: expectedCluster });
   const contexts = new Map([...config.initialCluster].map(([name, urls]) => [initialIds.get(name)!, encodeMemberContext({ name, peerUrls: urls })]));
@@ -139,7 +188,8 @@ async function openDurable(config: ServerConfig, p: Paths, log: Logger): Promise
   const hardState: HardState = storage.hardState();
   await wal.save(hardState, entries);
   log.info(`bootstrapped member ${expectedMember} of new cluster ${expectedCluster} with ${initialIds.size} member(s)`);
-  return { wal, storage, memberId: expectedMember, clusterId: expectedCluster };
+  const initialPeers = new Map([...config.initialCluster].map(([name, urls]) => [initialIds.get(name)!, urls[0]!]));
+  return { wal, storage, memberId: expectedMember, clusterId: expectedCluster, initialPeers };
 }
 
 /**
@@ -178,6 +228,10 @@ export class Member {
   private lead: NodeId = '';
   private published = false;
   private readonly publishedNotify: { promise: Promise<void>; resolve: () => void } = deferred();
+  private readonly removedNotify: { promise: Promise<void>; resolve: () => void } = deferred();
+  private removed = false;
+  /** When each peer was last heard from (any message), for the reconfiguration checks. */
+  private readonly lastHeard = new Map<string, number>();
   private publishTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private readonly leaseDuties: LeaseDuties;
@@ -209,17 +263,24 @@ export class Member {
       listenHost: peer.hostname.replace(/^\[|\]$/g, ''),
       listenPort: Number(peer.port),
       handlers: {
-        onMessage: (m) => this.driver.step(m),
+        onMessage: (m) => {
+          this.lastHeard.set(m.from, performance.now());
+          this.driver.step(m);
+        },
         onSnapshot: (m, body) => this.receiveSnapshot(m, body),
         snapshotBody: () => this.store.snapshot(),
         onUnreachable: (peerId) => this.driver.reportUnreachable(peerId),
         onSnapshotSent: (peerId, ok) => this.driver.reportSnapshot(peerId, ok),
+        isRemoved: (peerId) => isRemoved(this.store.meta, peerId),
+        onRemoved: () => this.onRemoved(),
+        membership: () => ({ clusterId: this.clusterId, members: this.members().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerUrls })) }),
       },
       log: (level, msg) => log[level](msg),
     });
     const machine = new ApplyMachine(() => this.store, id, {
       onResult: (requestId, outcome) => this.waiters.trigger(requestId, outcome),
       onConfChange: (cc) => this.onConfChange(cc),
+      onMembersChanged: () => this.updatePeers(),
       installSnapshot: (s) => this.installSnapshot(s),
       onEmptyEntry: (e) => this.leaseDuties.onEmptyEntry(e.term),
     }, { lessor: () => this.lessor, now: () => performance.now() });
@@ -270,9 +331,9 @@ export class Member {
     const member = new Member(config, durable.memberId, durable.clusterId, durable.wal, durable.storage, store, p, log, onFatal, lessor);
     await member.transport.start();
     member.updatePeers();
-    // A new cluster's members know each other from the flags until the bootstrap entries apply.
+    // A new or joining member knows its peers from the flags (or from them) until the log says.
     if (readMembers(store.meta).length === 0) {
-      for (const urls of config.initialCluster.values()) member.transport.setPeer(deriveMemberId(urls, config.initialClusterToken), urls[0]!);
+      for (const [id, url] of durable.initialPeers) member.transport.setPeer(id, url);
     }
     member.driver.start();
     member.schedulePublish();
@@ -470,6 +531,80 @@ export class Member {
     return this.members().find((m) => m.id === lead)?.clientUrls[0];
   }
 
+  // ---- membership (the leader changes it; the API forwards from followers) ------------------
+
+  isLeader(): boolean {
+    return this.driver.status().role === 'leader';
+  }
+
+  /** Adds a member (not started yet: it joins with --initial-cluster-state existing). */
+  async memberAdd(peerUrls: readonly string[], isLearner: boolean): Promise<MemberRecord> {
+    this.refuse(checkAdd(this.leaderView(), peerUrls, isLearner));
+    // As etcd, the id mixes in the time, so a member re-added with the same URLs gets a new one.
+    const id = deriveMemberId(peerUrls, `${this.config.initialClusterToken}${Date.now()}`);
+    if (this.members().some((m) => m.id === id)) throw serverError('MEMBER_EXISTS');
+    await this.changeMembership({ type: isLearner ? 'addLearner' : 'addVoter', nodeId: id }, { name: '', peerUrls });
+    const added = this.members().find((m) => m.id === id);
+    assert(added !== undefined, `member ${id} was added but has no record`);
+    return added;
+  }
+
+  /** Removes a member, this one (the leader) included: it steps down and stops once applied. */
+  async memberRemove(id: string): Promise<void> {
+    this.refuse(checkRemove(this.leaderView(), id));
+    await this.changeMembership({ type: 'removeNode', nodeId: id }, { name: '', peerUrls: [] });
+  }
+
+  /** Makes a learner that has caught up a voter. */
+  async memberPromote(id: string): Promise<void> {
+    this.refuse(checkPromote(this.leaderView(), id));
+    await this.changeMembership({ type: 'addVoter', nodeId: id }, { name: '', peerUrls: [] });
+  }
+
+  /** Changes a member's peer URLs (through the log; who votes does not change). */
+  async memberUpdate(id: string, peerUrls: readonly string[]): Promise<void> {
+    this.refuse(checkUpdate(this.leaderView(), id, peerUrls));
+    await this.write({ op: 'memberUpdate', memberId: id, peerUrls });
+  }
+
+  /** Resolves when this member applied its own removal; it should then stop. */
+  whenRemoved(): Promise<void> {
+    return this.removedNotify.promise;
+  }
+
+  private refuse(refusal: ServerErrorCode | null): void {
+    if (!this.isLeader()) throw serverError('NOT_LEADER');
+    if (refusal !== null) throw serverError(refusal);
+  }
+
+  /** The leader's view for the reconfiguration checks. */
+  private leaderView(): LeaderView {
+    const s = this.driver.status();
+    const now = performance.now();
+    return {
+      self: this.id,
+      members: this.members(),
+      strict: this.config.strictReconfigCheck,
+      active: (id) => id === this.id || now - (this.lastHeard.get(id) ?? -Infinity) < this.config.electionTimeout,
+      match: (id) => (id === this.id ? s.lastIndex : (s.progress.get(id)?.match ?? 0)),
+    };
+  }
+
+  /** Proposes one membership change and waits until this member applied it. */
+  private async changeMembership(change: ConfChange['changes'][number], context: MemberContext): Promise<void> {
+    if (this.stopping !== null) throw serverError('STOPPED');
+    const requestId = ++this.nextRequestId;
+    const applied = this.waiters.register(requestId);
+    const outcome = this.driver.proposeConfChange({
+      transition: 'auto',
+      changes: [change],
+      context: encodeMemberContext({ ...context, proposer: this.id, requestId }),
+    });
+    if (!outcome.ok) this.waiters.fail(requestId, serverError(outcome.reason === 'noLeader' ? 'NO_LEADER' : 'PROPOSAL_DROPPED'));
+    const result = await applied;
+    if (!result.ok) throw result.error;
+  }
+
   // ---- lifecycle -------------------------------------------------------------------------
 
   stop(): Promise<void> {
@@ -519,6 +654,16 @@ export class Member {
   private onConfChange(cc: ConfChange): void {
     this.log.info(`applied membership change: ${cc.changes.map((c) => `${c.type} ${c.nodeId}`).join(', ')}`);
     this.updatePeers();
+    if (cc.changes.some((c) => c.type === 'removeNode' && c.nodeId === this.id)) this.onRemoved();
+  }
+
+  /** This member was removed (it applied its removal, or a peer refused it as removed). */
+  private onRemoved(): void {
+    if (this.removed) return;
+    this.removed = true;
+    this.log.warn(`the member has been permanently removed from the cluster; its data dir ${this.config.dataDir} must be removed before it may join again`);
+    // As a removed Raft leader does, stay one election timeout so the others learn the commit.
+    setTimeout(() => this.removedNotify.resolve(), this.config.electionTimeout).unref();
   }
 
   /** Points the transport at every other member the store knows of. */

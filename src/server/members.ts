@@ -16,10 +16,15 @@ export interface MemberRecord {
   readonly isLearner: boolean;
 }
 
-/** What a conf change carries in its context: the member being added (or updated). */
+/**
+ * What a conf change carries in its context: the member being added (or updated), and who
+ * proposed the change with which request id, so that the proposer's waiter learns it applied.
+ */
 export interface MemberContext {
   readonly name: string;
   readonly peerUrls: readonly string[];
+  readonly proposer?: string;
+  readonly requestId?: number;
 }
 
 const utf8 = new TextEncoder();
@@ -32,7 +37,11 @@ export function encodeMemberContext(c: MemberContext): Uint8Array {
 export function decodeMemberContext(data: Uint8Array): MemberContext {
   if (data.byteLength === 0) return { name: '', peerUrls: [] };
   const parsed = JSON.parse(fromUtf8.decode(data)) as Partial<MemberContext>;
-  return { name: String(parsed.name ?? ''), peerUrls: Array.isArray(parsed.peerUrls) ? parsed.peerUrls.map(String) : [] };
+  return {
+    name: String(parsed.name ?? ''),
+    peerUrls: Array.isArray(parsed.peerUrls) ? parsed.peerUrls.map(String) : [],
+    ...(typeof parsed.proposer === 'string' && typeof parsed.requestId === 'number' ? { proposer: parsed.proposer, requestId: parsed.requestId } : {}),
+  };
 }
 
 function key(id: string): Uint8Array {
@@ -54,4 +63,15 @@ export function writeMember(meta: MetaWriter, m: MemberRecord): void {
 
 export function deleteMember(meta: MetaWriter, id: string): void {
   meta.delete(MEMBERS_NAMESPACE, key(id));
+}
+
+/** Members removed from the cluster: their ids are never reused, and their peers refuse them. */
+export const REMOVED_NAMESPACE = 'removed-members';
+
+export function markRemoved(meta: MetaWriter, id: string): void {
+  meta.put(REMOVED_NAMESPACE, key(id), new Uint8Array(0));
+}
+
+export function isRemoved(meta: MetaReader, id: string): boolean {
+  return meta.get(REMOVED_NAMESPACE, key(id)) !== undefined;
 }

@@ -21,6 +21,13 @@ export interface MemberAttributesRequest {
   readonly clientUrls: readonly string[];
 }
 
+/** Changes a member's peer URLs (etcd's MemberUpdate; Raft's voters do not change). */
+export interface MemberUpdateRequest {
+  readonly op: 'memberUpdate';
+  readonly memberId: string;
+  readonly peerUrls: readonly string[];
+}
+
 /** Raises or clears an alarm on a member (etcd's AlarmRequest; NOSPACE, CORRUPT). */
 export interface AlarmRequest {
   readonly op: 'alarm';
@@ -55,7 +62,7 @@ export interface LeaseCheckpointRequest {
 
 export type LeaseRequest = LeaseGrantRequest | LeaseRevokeRequest | LeaseCheckpointRequest;
 
-export type InternalRequest = MvccRequest | MemberAttributesRequest | AlarmRequest | LeaseRequest;
+export type InternalRequest = MvccRequest | MemberAttributesRequest | MemberUpdateRequest | AlarmRequest | LeaseRequest;
 
 export interface Envelope {
   /** Proposing member, 16 hex digits. */
@@ -64,7 +71,7 @@ export interface Envelope {
   readonly request: InternalRequest;
 }
 
-const KINDS = ['range', 'put', 'deleteRange', 'txn', 'compact', 'memberAttributes', 'alarm', 'leaseGrant', 'leaseRevoke', 'leaseCheckpoint'] as const;
+const KINDS = ['range', 'put', 'deleteRange', 'txn', 'compact', 'memberAttributes', 'alarm', 'leaseGrant', 'leaseRevoke', 'leaseCheckpoint', 'memberUpdate'] as const;
 const ALARM_ACTIONS: readonly AlarmAction[] = ['activate', 'deactivate'];
 const ALARM_TYPES: readonly AlarmType[] = ['NONE', 'NOSPACE', 'CORRUPT'];
 const SORT_ORDERS: readonly SortOrder[] = ['NONE', 'ASCEND', 'DESCEND'];
@@ -161,6 +168,9 @@ function writeRequest(w: Writer, r: InternalRequest): void {
       w.string(r.memberId);
       w.string(r.name);
       return w.strings(r.clientUrls);
+    case 'memberUpdate':
+      w.string(r.memberId);
+      return w.strings(r.peerUrls);
     case 'alarm':
       w.u8(ALARM_ACTIONS.indexOf(r.action));
       w.string(r.memberId);
@@ -291,6 +301,8 @@ function readRequest(r: Reader): InternalRequest {
       return { op, revision: r.uint() };
     case 'memberAttributes':
       return { op, memberId: r.string(), name: r.string(), clientUrls: r.strings() };
+    case 'memberUpdate':
+      return { op, memberId: r.string(), peerUrls: r.strings() };
     case 'alarm':
       return { op, action: index(ALARM_ACTIONS, r.u8(), 'alarm action'), memberId: r.string(), alarm: index(ALARM_TYPES, r.u8(), 'alarm type') };
     case 'leaseGrant':

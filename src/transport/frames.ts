@@ -12,10 +12,15 @@
  */
 import { CodecError, Reader, Writer } from '../util/binary.ts';
 
-export const FrameKind = { Hello: 1, Message: 2, Reject: 3, SnapChunk: 4, SnapEnd: 5, SnapResult: 6 } as const;
+export const FrameKind = { Hello: 1, Message: 2, Reject: 3, SnapChunk: 4, SnapEnd: 5, SnapResult: 6, Membership: 7 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
-export const Channel = { Messages: 0, Snapshot: 1 } as const;
+/**
+ * What a connection carries. Membership is a one-question connection a member that is joining a
+ * running cluster opens before it knows the cluster's id or its own: the answer is the
+ * membership (the same facts MemberList gives any client).
+ */
+export const Channel = { Messages: 0, Snapshot: 1, Membership: 2 } as const;
 export type Channel = (typeof Channel)[keyof typeof Channel];
 
 export interface Frame {
@@ -67,7 +72,7 @@ export function decodeHello(body: Uint8Array): Hello {
   const from = r.string();
   const to = r.string();
   const channel = r.u8();
-  if (channel !== Channel.Messages && channel !== Channel.Snapshot) throw new CodecError(`unknown channel ${channel}`);
+  if (channel !== Channel.Messages && channel !== Channel.Snapshot && channel !== Channel.Membership) throw new CodecError(`unknown channel ${channel}`);
   r.done();
   return { clusterId, from, to, channel };
 }

@@ -54,6 +54,21 @@ export interface TransportHandlers {
   snapshotBody(m: MsgSnap): AsyncIterable<Uint8Array>;
   onUnreachable(peer: NodeId): void;
   onSnapshotSent(peer: NodeId, ok: boolean): void;
+  /** The cluster as this member knows it, for a member that is joining (see fetchMembership). */
+  membership(): ClusterMembership;
+  /** Whether `id` was removed from the cluster (its connections are refused as such). */
+  isRemoved(id: NodeId): boolean;
+  /** A peer refused this member as removed: it missed the commit of its own removal. */
+  onRemoved(): void;
+}
+
+/** The reason a member that was removed from the cluster is refused with. */
+export const REMOVED_REASON = 'the member has been permanently removed from the cluster';
+
+/** What a joining member learns from a running one: the cluster's id and its members. */
+export interface ClusterMembership {
+  readonly clusterId: string;
+  readonly members: ReadonlyArray<{ readonly id: NodeId; readonly name: string; readonly peerUrls: readonly string[] }>;
 }
 
 export interface TransportOptions {
@@ -174,6 +189,10 @@ export class Transport {
           if (hello === null) {
             if (f.kind !== FrameKind.Hello) return refuse('expected a handshake');
             hello = decodeHello(f.body);
+            if (hello.channel === Channel.Membership) {
+              socket.end(encodeText(FrameKind.Membership, JSON.stringify(this.opts.handlers.membership())));
+              return;
+            }
             const problem = this.checkHello(hello);
             if (problem !== null) return refuse(problem);
             if (hello.channel === Channel.Snapshot) snapshot = new SnapshotReceiver(socket, this.opts.handlers, this.limits);
@@ -197,6 +216,7 @@ export class Transport {
   private checkHello(h: Hello): string | null {
     if (h.clusterId !== this.opts.clusterId) return `cluster ID mismatch (local ${this.opts.clusterId}, remote ${h.clusterId})`;
     if (h.to !== this.opts.memberId) return `connection meant for member ${h.to}, this is ${this.opts.memberId}`;
+    if (this.opts.handlers.isRemoved(h.from)) return REMOVED_REASON;
     if (!this.peers.has(h.from)) return `unknown member ${h.from}`;
     return null;
   }
@@ -354,7 +374,10 @@ class Peer {
     const splitter = new FrameSplitter(this.limits.frameBytesMax);
     socket.on('data', (chunk: Buffer) => {
       for (const f of splitter.push(chunk)) {
-        if (f.kind === FrameKind.Reject) this.opts.log?.('warn', `peer ${this.id} refused the connection: ${decodeText(f.body)}`);
+        if (f.kind !== FrameKind.Reject) continue;
+        const reason = decodeText(f.body);
+        this.opts.log?.('warn', `peer ${this.id} refused the connection: ${reason}`);
+        if (reason === REMOVED_REASON) this.opts.handlers.onRemoved();
       }
     });
     socket.on('error', () => socket.destroy());

@@ -31,6 +31,8 @@ export interface ServerProcess {
   readonly clientUrl: string;
   readonly peerUrl: string;
   readonly dataDir: string;
+  /** Flags of this member that differ from the cluster's (a member joining later). */
+  readonly ownFlags: Record<string, string>;
   child: ChildProcess | null;
   output: string;
 }
@@ -42,6 +44,12 @@ export interface ProcessCluster {
   readonly endpoints: string;
   /** Starts (again) a stopped member with its data dir. */
   start(i: number): Promise<void>;
+  /**
+   * A new member (free ports, own data dir) that will join this running cluster: not started;
+   * add it (etcdctl member add <name> --peer-urls=<peerUrl>) and then start(i) it. Its
+   * --initial-cluster names `with` (the members it joins) and itself.
+   */
+  prepareJoin(withMembers: readonly number[]): Promise<number>;
   /** SIGKILL, no clean shutdown. */
   kill(i: number): Promise<void>;
   /** SIGTERM and wait for the exit (SIGKILL after the grace period). */
@@ -67,6 +75,7 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
     clientUrl: `http://127.0.0.1:${ports[2 * i]}`,
     peerUrl: `http://127.0.0.1:${ports[2 * i + 1]}`,
     dataDir: join(base, `m${i}`),
+    ownFlags: {},
     child: null,
     output: '',
   }));
@@ -84,6 +93,7 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
       'heartbeat-interval': '50',
       'election-timeout': '500',
       ...options.flags,
+      ...m.ownFlags,
     };
     return Object.entries(all).map(([k, v]) => `--${k}=${v}`);
   };
@@ -116,11 +126,29 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
     clearTimeout(timer);
     m.child = null;
   };
+  const prepareJoin = async (withMembers: readonly number[]): Promise<number> => {
+    const [clientPort, peerPort] = await freePorts(2);
+    const i = members.length;
+    const m: ServerProcess = {
+      name: `m${i}`,
+      clientUrl: `http://127.0.0.1:${clientPort}`,
+      peerUrl: `http://127.0.0.1:${peerPort}`,
+      dataDir: join(base, `m${i}`),
+      ownFlags: {},
+      child: null,
+      output: '',
+    };
+    const cluster = [...withMembers.map((j) => members[j]!), m].map((x) => `${x.name}=${x.peerUrl}`).join(',');
+    Object.assign(m.ownFlags, { 'initial-cluster': cluster, 'initial-cluster-state': 'existing' });
+    members.push(m);
+    return i;
+  };
   const cluster: ProcessCluster = {
     flavour,
     members,
     endpoints: members.map((m) => m.clientUrl).join(','),
     start,
+    prepareJoin,
     kill: (i) => signal(i, 'SIGKILL'),
     stop: (i) => signal(i, 'SIGTERM'),
     destroy: async () => {

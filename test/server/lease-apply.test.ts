@@ -40,6 +40,7 @@ async function open(dir: string): Promise<Harness> {
     {
       onResult: (id, o) => outcomes.set(id, o),
       onConfChange: () => {},
+      onMembersChanged: () => {},
       installSnapshot: () => Promise.resolve(),
       onEmptyEntry: (e) => emptyTerms.push(e.term),
     },

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeMessage, encodeMessage } from '../../src/transport/codec.ts';
+import { fetchMembership } from '../../src/transport/membership-query.ts';
 import { Transport, type TransportHandlers } from '../../src/transport/transport.ts';
 import type { Message, MsgSnap } from '../../src/raft/types.ts';
 
@@ -56,6 +57,7 @@ interface Probe {
   unreachable: string[];
   snapshots: { m: MsgSnap; body: Buffer }[];
   snapshotSent: { peer: string; ok: boolean }[];
+  removed: number;
   handlers: TransportHandlers;
   waitFor(pred: () => boolean): Promise<void>;
 }
@@ -66,6 +68,7 @@ function probe(snapshotBody: Uint8Array[] = []): Probe {
     unreachable: [],
     snapshots: [],
     snapshotSent: [],
+    removed: 0,
     handlers: {
       onMessage: (m) => p.received.push(m),
       onSnapshot: async (m, body) => {
@@ -78,6 +81,9 @@ function probe(snapshotBody: Uint8Array[] = []): Probe {
       },
       onUnreachable: (peer) => p.unreachable.push(peer),
       onSnapshotSent: (peer, ok) => p.snapshotSent.push({ peer, ok }),
+      isRemoved: (id) => id === 'removed',
+      onRemoved: () => p.removed++,
+      membership: () => ({ clusterId: 'c1', members: [{ id: 'a', name: 'alpha', peerUrls: ['http://127.0.0.1:1'] }] }),
     },
     async waitFor(pred) {
       for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -129,6 +135,37 @@ test('heartbeats queued in one turn for one peer arrive as one, with the newest 
   } finally {
     await a.stop();
     await b.stop();
+  }
+});
+
+test('a member that is joining learns the membership over the peer port, without an id of its own', async () => {
+  const { a, b } = await pair();
+  try {
+    const m = await fetchMembership(`http://127.0.0.1:${b.port()}`);
+    assert.deepEqual(m, { clusterId: 'c1', members: [{ id: 'a', name: 'alpha', peerUrls: ['http://127.0.0.1:1'] }] });
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+  await assert.rejects(fetchMembership(`http://127.0.0.1:${b.port()}`, 500));
+});
+
+test('a member that was removed is told so at the handshake', async () => {
+  const pa = probe();
+  const pr = probe();
+  const a = new Transport({ memberId: 'a', clusterId: 'c1', listenHost: '127.0.0.1', listenPort: 0, handlers: pa.handlers });
+  const r = new Transport({ memberId: 'removed', clusterId: 'c1', listenHost: '127.0.0.1', listenPort: 0, handlers: pr.handlers });
+  await a.start();
+  await r.start();
+  try {
+    a.setPeer('removed', `http://127.0.0.1:${r.port()}`);
+    r.setPeer('a', `http://127.0.0.1:${a.port()}`);
+    r.send([{ type: 'heartbeat', from: 'removed', to: 'a', term: 1, commit: 0, context: new Uint8Array(0) }]);
+    await pr.waitFor(() => pr.removed > 0);
+    assert.equal(pa.received.length, 0);
+  } finally {
+    await a.stop();
+    await r.stop();
   }
 });
 

@@ -38,6 +38,15 @@ export const ETCD_ERRORS: Record<ServerErrorCode, EtcdError> = {
   NOT_CAPABLE: { status: S.UNAVAILABLE, message: 'etcdserver: not capable' },
   LEARNER_NOT_SUPPORTED: { status: S.UNAVAILABLE, message: 'etcdserver: rpc not supported for learner' },
   INVALID_ARGUMENT: { status: S.INVALID_ARGUMENT, message: 'etcdserver: invalid argument' },
+  MEMBER_EXISTS: { status: S.FAILED_PRECONDITION, message: 'etcdserver: member ID already exist' },
+  PEER_URL_EXISTS: { status: S.FAILED_PRECONDITION, message: 'etcdserver: Peer URLs already exists' },
+  MEMBER_BAD_URLS: { status: S.INVALID_ARGUMENT, message: 'etcdserver: given member URLs are invalid' },
+  MEMBER_NOT_FOUND: { status: S.NOT_FOUND, message: 'etcdserver: member not found' },
+  MEMBER_NOT_LEARNER: { status: S.FAILED_PRECONDITION, message: 'etcdserver: can only promote a learner member' },
+  LEARNER_NOT_READY: { status: S.FAILED_PRECONDITION, message: 'etcdserver: can only promote a learner member which is in sync with leader' },
+  TOO_MANY_LEARNERS: { status: S.FAILED_PRECONDITION, message: 'etcdserver: too many learner members in cluster' },
+  NOT_ENOUGH_STARTED: { status: S.FAILED_PRECONDITION, message: 'etcdserver: re-configuration failed due to not enough started members' },
+  UNHEALTHY: { status: S.UNAVAILABLE, message: 'etcdserver: unhealthy cluster' },
 };
 
 /** A server condition as etcd's gRPC error; anything else passes through (INTERNAL). */

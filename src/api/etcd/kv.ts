@@ -5,7 +5,7 @@
  * a read-only Txn is served like a read, without a proposal.
  */
 import type { Service } from 'protobufjs';
-import { unary, type ServiceImpl } from '../grpc/index.ts';
+import { unary, type CallContext, type ServiceImpl } from '../grpc/index.ts';
 import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnRequest, isTxnReadonly, resolveLimits, type MvccLimits } from '../../mvcc/index.ts';
 import { fromMvccError } from '../../server/apply.ts';
 import { storeGrowth } from '../../server/alarms.ts';
@@ -101,10 +101,10 @@ export class KvApi {
 }
 
 /** Wraps an operation so that server conditions leave as etcd's gRPC status and text. */
-export function grpcHandler<Req, Res>(fn: (req: Req) => Promise<Res>) {
-  return unary<Req, Res>(async (req) => {
+export function grpcHandler<Req, Res>(fn: (req: Req, call: CallContext) => Promise<Res>) {
+  return unary<Req, Res>(async (req, call) => {
     try {
-      return await fn(req);
+      return await fn(req, call);
     } catch (e) {
       throw toGrpcError(e);
     }

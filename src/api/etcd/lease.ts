@@ -3,25 +3,16 @@
  *
  * Grant and revoke go through the log from any member. Keep-alives and remaining TTLs live only
  * in the leader's lessor, so a follower forwards those two to the leader (as etcd does), over the
- * leader's client URL from the member records: POST /v3/lease/keepalive (a unary JSON route, an
- * internal shortcut: etcd's own gateway route streams) and /v3/lease/timetolive, marked with a
- * header so that a forwarded call is never forwarded again (a stale leader answers "not leader"
- * and the client retries).
+ * leader's client URL (forward.ts): POST /v3/lease/keepalive (a unary JSON route, an
+ * internal shortcut: etcd's own gateway route streams) and /v3/lease/timetolive.
  */
 import type { Service } from 'protobufjs';
-import { bidiStream, GrpcError, Status, unary, type BidiStream, type CallContext, type ServiceImpl } from '../grpc/index.ts';
+import { bidiStream, type BidiStream, type CallContext, type ServiceImpl } from '../grpc/index.ts';
 import type { Member } from '../../server/member.ts';
-import { serverError } from '../../server/errors.ts';
 import { big, header, num, type Int64, type PbHeader } from './convert.ts';
 import { toGrpcError } from './errors.ts';
-
-export const LEASE_API_LIMITS = {
-  /** How long a follower waits for the leader's answer to a forwarded keep-alive or TimeToLive. */
-  forwardTimeoutMs: 5_000,
-} as const;
-
-/** Marks a call forwarded by a follower (metadata key, and the HTTP header it arrives in). */
-export const FORWARDED_HEADER = 'x-conclave-forwarded';
+import { forwardToLeader } from './forward.ts';
+import { grpcHandler } from './kv.ts';
 
 interface PbLeaseGrantRequest {
   TTL: Int64;
@@ -47,10 +38,6 @@ interface PbTimeToLiveResponse {
   keys: Uint8Array[];
 }
 
-function forwarded(call: CallContext | undefined): boolean {
-  return call?.metadata[FORWARDED_HEADER] !== undefined;
-}
-
 /** The lease operations shared by the gRPC service and the JSON gateway. */
 export class LeaseApi {
   constructor(private readonly member: Member) {}
@@ -68,7 +55,7 @@ export class LeaseApi {
   async keepAlive(pb: PbLeaseId, call?: CallContext): Promise<PbKeepAliveResponse> {
     const id = big(pb.ID);
     if (this.member.isLeasePrimary()) return { header: header(this.member.header()), ID: id.toString(), TTL: this.member.leaseRenew(id) };
-    const res = await this.forward<{ TTL?: string | number }>('lease/keepalive', { ID: id.toString() }, call);
+    const res = await forwardToLeader<{ TTL?: string | number }>(this.member, 'lease/keepalive', { ID: id.toString() }, call);
     return { header: header(this.member.header()), ID: id.toString(), TTL: Number(res.TTL ?? 0) };
   }
 
@@ -76,7 +63,7 @@ export class LeaseApi {
     const id = big(pb.ID);
     const keys = pb.keys === true;
     if (!this.member.isLeasePrimary() && this.member.leaderClientUrl() !== undefined) {
-      const res = await this.forward<{ TTL?: string | number; grantedTTL?: string | number; keys?: string[] }>('lease/timetolive', { ID: id.toString(), keys }, call);
+      const res = await forwardToLeader<{ TTL?: string | number; grantedTTL?: string | number; keys?: string[] }>(this.member, 'lease/timetolive', { ID: id.toString(), keys }, call);
       return {
         header: header(this.member.header()),
         ID: id.toString(),
@@ -98,38 +85,6 @@ export class LeaseApi {
     await this.member.linearizableBarrier();
     return { header: header(this.member.header()), leases: this.member.lessorView().leases().map((l) => ({ ID: l.id.toString() })) };
   }
-
-  /** Asks the leader through its client URL's JSON gateway; its errors come back as they were. */
-  private async forward<T>(path: string, body: object, call: CallContext | undefined): Promise<T> {
-    if (forwarded(call)) throw serverError('NOT_LEADER');
-    const url = this.member.leaderClientUrl();
-    if (url === undefined) throw serverError('NO_LEADER');
-    let res: Response;
-    try {
-      res = await fetch(`${url}/v3/${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', [FORWARDED_HEADER]: '1' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(LEASE_API_LIMITS.forwardTimeoutMs),
-      });
-    } catch (e) {
-      throw serverError('NO_LEADER', `leader unreachable: ${(e as Error).message}`, e);
-    }
-    const json = (await res.json()) as T & { code?: number; message?: string; error?: string };
-    if (res.status !== 200) throw new GrpcError((json.code ?? Status.UNAVAILABLE) as Status, json.message ?? json.error ?? `leader answered ${res.status}`);
-    return json;
-  }
-}
-
-/** Wraps an operation so that server conditions leave as etcd's gRPC status and text. */
-function handler<Req, Res>(fn: (req: Req, call: CallContext) => Promise<Res>) {
-  return unary<Req, Res>(async (req, call) => {
-    try {
-      return await fn(req, call);
-    } catch (e) {
-      throw toGrpcError(e);
-    }
-  });
 }
 
 async function keepAliveStream(api: LeaseApi, call: BidiStream<PbLeaseId, PbKeepAliveResponse>): Promise<void> {
@@ -145,11 +100,11 @@ export function leaseService(api: LeaseApi, service: Service): [Service, Service
   return [
     service,
     {
-      LeaseGrant: handler((r: PbLeaseGrantRequest) => api.grant(r)),
-      LeaseRevoke: handler((r: PbLeaseId) => api.revoke(r)),
+      LeaseGrant: grpcHandler((r: PbLeaseGrantRequest) => api.grant(r)),
+      LeaseRevoke: grpcHandler((r: PbLeaseId) => api.revoke(r)),
       LeaseKeepAlive: bidiStream((call: BidiStream<PbLeaseId, PbKeepAliveResponse>) => keepAliveStream(api, call)),
-      LeaseTimeToLive: handler((r: PbLeaseTimeToLiveRequest, call) => api.timeToLive(r, call)),
-      LeaseLeases: handler(() => api.leases()),
+      LeaseTimeToLive: grpcHandler((r: PbLeaseTimeToLiveRequest, call) => api.timeToLive(r, call)),
+      LeaseLeases: grpcHandler(() => api.leases()),
     },
   ];
 }

@@ -7,13 +7,14 @@ import type { Service } from 'protobufjs';
 import { GrpcServer, listenClientPort, type CallContext, type ClientPort, type ServiceImpl } from '../grpc/index.ts';
 import type { ServerConfig } from '../../server/config.ts';
 import type { Logger, Member } from '../../server/member.ts';
-import { clusterService } from './cluster.ts';
+import { ClusterApi, clusterService } from './cluster.ts';
 import { Gateway, sendHttpError, sendJson } from './gateway.ts';
 import { KvApi, kvService } from './kv.ts';
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION, maintenanceService } from './maintenance.ts';
 import { memberMetrics } from './metrics.ts';
 import { watchService } from './watch.ts';
-import { FORWARDED_HEADER, keepAliveRoute, LeaseApi, leaseService } from './lease.ts';
+import { keepAliveRoute, LeaseApi, leaseService } from './lease.ts';
+import { FORWARDED_HEADER } from './forward.ts';
 import { etcdService } from './proto/load.ts';
 
 export const CLIENT_API_LIMITS = {
@@ -27,7 +28,13 @@ export const CLIENT_API_LIMITS = {
 const GATEWAY_PATHS: Record<string, Record<string, string | readonly string[]>> = {
   'etcdserverpb.KV': { Range: 'kv/range', Put: 'kv/put', DeleteRange: 'kv/deleterange', Txn: 'kv/txn', Compact: 'kv/compaction' },
   'etcdserverpb.Maintenance': { Alarm: 'maintenance/alarm', Status: 'maintenance/status', Hash: 'maintenance/hash' },
-  'etcdserverpb.Cluster': { MemberList: 'cluster/member/list' },
+  'etcdserverpb.Cluster': {
+    MemberList: 'cluster/member/list',
+    MemberAdd: 'cluster/member/add',
+    MemberRemove: 'cluster/member/remove',
+    MemberUpdate: 'cluster/member/update',
+    MemberPromote: 'cluster/member/promote',
+  },
   'etcdserverpb.Lease': {
     LeaseGrant: 'lease/grant',
     LeaseRevoke: ['lease/revoke', 'kv/lease/revoke'],
@@ -96,7 +103,7 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
   const services: Array<[Service, ServiceImpl]> = [
     kvService(new KvApi(member), etcdService('etcdserverpb.KV')),
     maintenanceService(member, etcdService('etcdserverpb.Maintenance')),
-    clusterService(member, etcdService('etcdserverpb.Cluster')),
+    clusterService(new ClusterApi(member), etcdService('etcdserverpb.Cluster')),
     watchService(member, etcdService('etcdserverpb.Watch')),
     leaseService(leaseApi, etcdService('etcdserverpb.Lease')),
   ];
