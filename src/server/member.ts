@@ -230,6 +230,8 @@ export class Member {
   private readonly publishedNotify: { promise: Promise<void>; resolve: () => void } = deferred();
   private readonly removedNotify: { promise: Promise<void>; resolve: () => void } = deferred();
   private removed = false;
+  /** Whether this member is a learner, as its member record says (kept by updatePeers). */
+  private learner = false;
   /** When each peer was last heard from (any message), for the reconfiguration checks. */
   private readonly lastHeard = new Map<string, number>();
   private publishTimer: NodeJS.Timeout | null = null;
@@ -533,6 +535,11 @@ export class Member {
 
   // ---- membership (the leader changes it; the API forwards from followers) ------------------
 
+  /** A learner serves only serializable reads and Status (etcd 3.4's rule). */
+  isLearner(): boolean {
+    return this.learner;
+  }
+
   isLeader(): boolean {
     return this.driver.status().role === 'leader';
   }
@@ -669,6 +676,7 @@ export class Member {
   /** Points the transport at every other member the store knows of. */
   private updatePeers(): void {
     const members = readMembers(this.store.meta);
+    this.learner = members.find((m) => m.id === this.id)?.isLearner ?? false;
     const known = new Set<string>();
     for (const m of members) {
       known.add(m.id);

@@ -141,6 +141,11 @@ async function session(cluster: ProcessCluster): Promise<string[]> {
   out.push(outcome(await change(ep0, ['member', 'add', 'm5', `--peer-urls=http://127.0.0.1:${spare}`, '--learner']), names));
   out.push(outcome(await change(ep0, ['member', 'promote', m3]), names));
   await cluster.start(k);
+  // A learner serves serializable reads only.
+  const ep4 = cluster.members[k]!.clientUrl;
+  await until('the learner serves', SESSION_LIMITS.healthyMs, async () => ((await etcdctl(ep4, ['get', 'joined', '--consistency=s'])).code === 0 ? true : undefined));
+  out.push(outcome(await etcdctl(ep4, ['get', 'joined', '--consistency=s']), names));
+  out.push(outcome(await etcdctl(ep4, ['put', 'on', 'learner']), names));
   const promoted = await until('learner promoted', SESSION_LIMITS.promoteMs, async () => {
     const r = await etcdctl(ep0, ['member', 'promote', m4]);
     return r.code === 0 || !/in sync with leader|unhealthy cluster/.test(r.stderr) ? r : undefined;
@@ -194,6 +199,8 @@ const EXPECTED = [
   ].join('\n'),
   'exit 1: Error: etcdserver: too many learner members in cluster',
   'exit 1: Error: etcdserver: can only promote a learner member',
+  'joined\nyes',
+  'exit 1: Error: etcdserver: rpc not supported for learner',
   'Member <m4> promoted in cluster <cluster>',
   'Member <m4> updated in cluster <cluster>',
   'exit 1: Error: etcdserver: Peer URLs already exists',

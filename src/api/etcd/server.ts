@@ -4,7 +4,9 @@
  */
 import type http from 'node:http';
 import type { Service } from 'protobufjs';
-import { GrpcServer, listenClientPort, type CallContext, type ClientPort, type ServiceImpl } from '../grpc/index.ts';
+import { bidiStream, clientStream, GrpcServer, listenClientPort, serverStream, unary, type BidiStream, type CallContext, type ClientPort, type ClientStream, type MethodImpl, type ServerStream, type ServiceImpl } from '../grpc/index.ts';
+import { serverError } from '../../server/errors.ts';
+import { toGrpcError } from './errors.ts';
 import type { ServerConfig } from '../../server/config.ts';
 import type { Logger, Member } from '../../server/member.ts';
 import { ClusterApi, clusterService } from './cluster.ts';
@@ -49,6 +51,36 @@ const CORS_HEADERS = {
   'access-control-allow-methods': 'POST, GET, OPTIONS, PUT, DELETE',
   'access-control-allow-headers': 'accept, content-type, authorization',
 };
+
+/** What a learner serves, as in etcd 3.4: Status, and Range when serializable. */
+function servedByLearner(service: string, method: string, request: unknown): boolean {
+  if (service === 'etcdserverpb.Maintenance' && method === 'Status') return true;
+  return service === 'etcdserverpb.KV' && method === 'Range' && (request as { serializable?: boolean } | null)?.serializable === true;
+}
+
+/** Wraps every method of a service so that a learner refuses what it does not serve. */
+function refuseOnLearner(member: Member, service: Service, impl: ServiceImpl): ServiceImpl {
+  const name = service.fullName.replace(/^\./, '');
+  const refusal = (): Error => toGrpcError(serverError('LEARNER_NOT_SUPPORTED')) as Error;
+  const wrapped: Record<string, MethodImpl> = {};
+  for (const [method, m] of Object.entries(impl)) {
+    switch (m.kind) {
+      case 'unary':
+        wrapped[method] = unary((req: unknown, call) => (member.isLearner() && !servedByLearner(name, method, req) ? Promise.reject(refusal()) : m.fn(req, call)));
+        break;
+      case 'serverStream':
+        wrapped[method] = serverStream((req: unknown, call: ServerStream<unknown>) => (member.isLearner() ? Promise.reject(refusal()) : m.fn(req, call)));
+        break;
+      case 'bidiStream':
+        wrapped[method] = bidiStream((call: BidiStream<unknown, unknown>) => (member.isLearner() ? Promise.reject(refusal()) : m.fn(call)));
+        break;
+      case 'clientStream':
+        wrapped[method] = clientStream((call: ClientStream<unknown>) => (member.isLearner() ? Promise.reject(refusal()) : m.fn(call)));
+        break;
+    }
+  }
+  return wrapped;
+}
 
 export interface ClientApi {
   /** The bound ports, one per --listen-client-urls entry (useful when a URL asked for port 0). */
@@ -107,7 +139,8 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     watchService(member, etcdService('etcdserverpb.Watch')),
     leaseService(leaseApi, etcdService('etcdserverpb.Lease')),
   ];
-  for (const [service, impl] of services) {
+  for (const [service, plain] of services) {
+    const impl = refuseOnLearner(member, service, plain);
     grpc.addService(service, impl);
     addGatewayRoutes(gateway, service, impl, GATEWAY_PATHS[service.fullName.replace(/^\./, '')] ?? {});
   }
