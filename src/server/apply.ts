@@ -237,6 +237,11 @@ export class ApplyMachine implements StateMachine {
       try {
         switch (request.op) {
           case 'leaseGrant': {
+            // etcd's capped applier: no new leases while the NOSPACE alarm is raised.
+            if (this.noSpaceRaised(store)) {
+              outcome = { ok: false, error: serverError('NO_SPACE') };
+              return;
+            }
             const info = lessor.grant(request.id, request.ttl, this.leases.now());
             writeLease(tx.meta, info);
             outcome = { ok: true, response: { op: 'leaseGrant', id: info.id, ttl: info.grantedTtl } };

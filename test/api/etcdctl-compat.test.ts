@@ -588,6 +588,9 @@ describe('etcdctl 3.4 and the JSON gateway: Conclave answers as etcd 3.4', suite
     await same(limits, ['get', 'fill/', '--prefix', '--keys-only', '--limit=2'], alarmed);
     await same(limits, ['del', 'fill/00'], alarmed);
     await same(limits, ['compact', '4'], alarmed);
+    // No new leases either (etcd's capped applier); listing them still works.
+    await same(limits, ['lease', 'grant', '60'], alarmed);
+    await same(limits, ['lease', 'list'], alarmed);
     await same(limits, ['get', 'fill/01', '--rev=3'], alarmed);
 
     await same(limits, ['alarm', 'disarm'], alarmed);
