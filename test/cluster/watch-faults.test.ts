@@ -35,15 +35,28 @@ const RUN = {
   writers: 4,
   /** Keys under the prefix. */
   keys: 16,
-  /** When (from the start of the run) the leader is killed. */
-  leaderKillsAtMs: [4_000, 11_000, 18_000],
+  /** The faults, one after the other: the first faultsRequired always (the run waits for them), the others while it has room. */
+  faults: ['kill leader', 'pause follower', 'kill leader', 'pause follower', 'kill leader'],
+  faultsRequired: 3,
+  firstFaultAtMs: 3_000,
+  betweenFaultsMs: 1_000,
+  /** A fault is started only this long before the end of the run. */
+  faultRoomMs: 5_000,
   /** How long a killed member stays down. */
   downMs: 2_000,
+  /** How long a paused (SIGSTOP) member stays paused. */
+  pauseMs: 4_000,
   /** Time for a reopened stream's watchers to be created before their member is killed. */
   watchersSettleMs: 300,
   /** When the watchers that start in the past are added. */
   lateWatchersAtMs: 8_000,
   reconnectEveryMs: 350,
+  /**
+   * A stalled stream is not read for a time in this range, long enough for its watchers to
+   * overflow the server's buffer (4096 events) and fall back to catching up from the store.
+   */
+  stallMs: [5_000, 8_000],
+  stallEveryMs: 1_000,
   progressEveryMs: 500,
   /** Deadline of one write; a write that misses it is indeterminate. */
   writeDeadlineMs: 3_000,
@@ -66,7 +79,7 @@ let cluster: ProcessCluster;
 before(async () => {
   // Frequent snapshots with a short log behind them: a member that was down catches up by
   // snapshot, so its watch hub switches stores under its watchers.
-  cluster = await startCluster('conclave', 3, { flags: { 'snapshot-count': '300', 'snapshot-catchup-entries': '50', 'log-level': 'info' } });
+  cluster = await startCluster('conclave', 3, { flags: { 'snapshot-count': '100', 'snapshot-catchup-entries': '20', 'log-level': 'info' } });
 });
 
 after(async () => {
@@ -190,6 +203,7 @@ class WatchGroup {
   strays: string[] = [];
   failovers = 0;
   private stopped = false;
+  private aloneUntil = 0;
 
   constructor(
     readonly watchers: RecordedWatcher[],
@@ -212,6 +226,21 @@ class WatchGroup {
       await sleep(100);
       if (!this.stopped && this.stream === s) this.open();
     });
+  }
+
+  /** Stops reading the stream for ms; the group is left alone meanwhile. */
+  stall(ms: number): void {
+    this.leaveAlone(ms);
+    this.stream?.stall(ms);
+  }
+
+  /** No reopening or re-creating for ms (0: from now on, again). */
+  leaveAlone(ms: number): void {
+    this.aloneUntil = Date.now() + ms;
+  }
+
+  alone(): boolean {
+    return Date.now() < this.aloneUntil;
   }
 
   add(w: RecordedWatcher): void {
@@ -335,29 +364,64 @@ test('every watcher sees exactly the history of its range across leader kills an
   const started = Date.now();
   const at = (ms: number): Promise<void> => sleep(Math.max(0, started + ms - Date.now()));
   let kills = 0;
+  let pauses = 0;
   let snapshotsInstalled = 0;
+  /** Some watchers are on member i when the fault hits it; returns their group. */
+  const watchersOn = async (i: number): Promise<WatchGroup> => {
+    const there = groups.find((g) => g.stream?.where === cluster.members[i]!.name);
+    if (there !== undefined) return there;
+    const g = rng.pick(groups);
+    g.reopen(i);
+    await sleep(RUN.watchersSettleMs);
+    return g;
+  };
+  const killLeader = async (): Promise<void> => {
+    const leader = await findLeader(upMembers(), RUN.electionTimeoutMs);
+    await watchersOn(leader);
+    up[leader] = false;
+    await cluster.kill(leader);
+    kills++;
+    await findLeader(upMembers(), RUN.electionTimeoutMs);
+    await sleep(RUN.downMs);
+    await cluster.start(leader);
+    await waitHealthy(cluster);
+    up[leader] = true;
+  };
+  /**
+   * SIGSTOP a follower with watchers on it: the others write on and compact their logs, so on
+   * SIGCONT it catches up by snapshot and its watch hub changes stores under those watchers.
+   */
+  const pauseFollower = async (): Promise<void> => {
+    const leader = await findLeader(upMembers(), RUN.electionTimeoutMs);
+    const follower = rng.pick(upMembers().filter((i) => i !== leader));
+    const g = await watchersOn(follower);
+    const child = cluster.members[follower]!.child;
+    if (child === null) return;
+    g.leaveAlone(RUN.pauseMs + RUN.electionTimeoutMs);
+    up[follower] = false;
+    child.kill('SIGSTOP');
+    pauses++;
+    try {
+      await sleep(RUN.pauseMs);
+    } finally {
+      child.kill('SIGCONT');
+    }
+    await waitHealthy(cluster);
+    up[follower] = true;
+    g.leaveAlone(0);
+  };
   const faults = (async () => {
-    for (const killAt of RUN.leaderKillsAtMs) {
-      await at(killAt);
-      const leader = await findLeader(upMembers(), RUN.electionTimeoutMs);
-      // Some watchers are on the leader when it dies, and must resume elsewhere.
-      if (!groups.some((g) => g.stream?.where === cluster.members[leader]!.name)) {
-        rng.pick(groups).reopen(leader);
-        await sleep(RUN.watchersSettleMs);
-      }
-      up[leader] = false;
-      await cluster.kill(leader);
-      kills++;
-      await findLeader(upMembers(), RUN.electionTimeoutMs);
-      await sleep(RUN.downMs);
-      await cluster.start(leader);
-      await waitHealthy(cluster);
-      up[leader] = true;
+    await at(RUN.firstFaultAtMs);
+    for (const [i, fault] of RUN.faults.entries()) {
+      if (i >= RUN.faultsRequired && Date.now() - started > RUN.durationMs - RUN.faultRoomMs) break;
+      await (fault === 'kill leader' ? killLeader() : pauseFollower());
+      await sleep(RUN.betweenFaultsMs);
     }
   })();
 
   let reconnects = 0;
   let recreates = 0;
+  let stalls = 0;
   const churn = (async () => {
     await at(RUN.lateWatchersAtMs);
     groups[1]!.add(new RecordedWatcher(`${cluster.members[1]!.name}/late-prefix+prev@1`, prefixSpec({ prevKv: true }), 1));
@@ -368,12 +432,24 @@ test('every watcher sees exactly the history of its range across leader kills an
       await sleep(RUN.reconnectEveryMs);
       if (stop) break;
       const g = rng.pick(groups);
+      if (g.alone()) continue;
       if (rng.chance(0.5)) {
         if (await g.recreateOne()) recreates++;
       } else {
         g.reopen();
         reconnects++;
       }
+    }
+  })();
+  const stalling = (async () => {
+    // One stream at a time stops reading, long enough to overflow the server's buffer for it.
+    const stallRng = rng.fork('stalls');
+    while (Date.now() - started < RUN.durationMs - RUN.stallMs[1]) {
+      await sleep(RUN.stallEveryMs);
+      const ms = stallRng.int(RUN.stallMs[0], RUN.stallMs[1]);
+      stallRng.pick(groups).stall(ms);
+      stalls++;
+      await sleep(ms);
     }
   })();
   const progressing = (async () => {
@@ -385,12 +461,14 @@ test('every watcher sees exactly the history of its range across leader kills an
 
   try {
     await at(RUN.durationMs);
+    await faults;
     stop = true;
-    await Promise.all([...writers, faults, churn, reconnecting, progressing]);
+    await Promise.all([...writers, faults, churn, reconnecting, stalling, progressing]);
   } finally {
     stop = true;
     for (const c of writerClients) c.close();
   }
+  for (const m of cluster.members) console.log('DEBUG slow', m.name, (m.output.match(/SLOWWATCHER/g) ?? []).length);
   for (const m of cluster.members) snapshotsInstalled += (m.output.match(/installed snapshot at index/g) ?? []).length;
 
   // The final revision: a linearizable read of every key, after in-flight proposals settled.
@@ -437,7 +515,7 @@ test('every watcher sees exactly the history of its range across leader kills an
   const sessions = watchers.reduce((s, w) => s + w.record().sessions.length, 0);
   console.log(
     `watch-faults seed=${seed}: revisions=${finalRevision} writes ok=${writeCheck.acknowledged} indeterminate=${writeCheck.indeterminate} (applied ${writeCheck.indeterminateApplied}); ` +
-      `kills=${kills} snapshots-installed=${snapshotsInstalled} stream-reopens=${reconnects} failovers=${failovers} cancel+recreate=${recreates} sessions=${sessions}; ` +
+      `kills=${kills} pauses=${pauses} snapshots-installed=${snapshotsInstalled} stream-reopens=${reconnects} failovers=${failovers} cancel+recreate=${recreates} stalls=${stalls} sessions=${sessions}; ` +
       `events checked per watcher: ${perWatcher.map(({ w, check }) => `${w.name}=${check.events}`).join(' ')}; problems=${problems.length}`,
   );
   assert.equal(problems.length, 0, `watch guarantees broken (seed ${seed}):\n${problems.join('\n')}`);

@@ -215,6 +215,13 @@ export class WatchStream {
     return [...this.active.values(), ...this.pendingCreates].map((a) => a.watcher);
   }
 
+  /** Stops reading for ms: the server's buffers for this stream fill up and its watchers fall behind. */
+  stall(ms: number): void {
+    if (this.ended) return;
+    this.call.pause();
+    setTimeout(() => this.call.resume(), ms).unref();
+  }
+
   requestProgress(): void {
     this.send({ progress_request: {} });
   }
