@@ -3,9 +3,11 @@
  * one member each) put, delete and run guarded multi-op txns under one prefix, and some writes
  * outside it; watchers on raw gRPC streams (prefix, single key, range, all keys, with prev_kv,
  * NOPUT and NODELETE, from now and from the past) record every WatchResponse. Meanwhile the
- * leader is SIGKILLed and restarted several times, streams are closed and reopened on another
- * member, and single watchers are canceled and re-created, each resuming at the revision after
- * the last one it was told about.
+ * leader is SIGKILLed and restarted, a follower is paused (SIGSTOP) long enough to come back by
+ * snapshot, streams are closed and reopened on another member, single watchers are canceled and
+ * re-created — each resuming at the revision after the last one it was told about — and streams
+ * stop reading for seconds, so that the server's buffers overflow and their watchers fall back
+ * to catching up from the store.
  *
  * Afterwards the store's history (a watch of every key from revision 1 on each member; the three
  * must agree) is checked for self-consistency and against the final linearizable read, every
@@ -22,10 +24,10 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { noop } from 'cockatiel';
-import { Etcd3, type DeleteBuilder, type IOperation, type IOptions, type IResponseOp } from 'etcd3';
+import { Etcd3, type DeleteBuilder, type IKeyValue, type IOperation, type IOptions } from 'etcd3';
 import { startCluster, waitHealthy, type ProcessCluster } from '../helpers/processes.ts';
 import { Prng } from '../sim/prng.ts';
-import { checkHistory, checkWatcher, showEvent, stateAt, type History, type RecordedEvent, type WatchSpec } from '../faults/watch-history.ts';
+import { checkHistory, checkWatcher, showEvent, stateAt, type History, type RecordedEvent, type RecordedKv, type WatchSpec } from '../faults/watch-history.ts';
 import { RECORDER_CHANNEL_OPTIONS, RecordedWatcher, WatchStream } from '../faults/watch-recorder.ts';
 import { checkWrites, type WriteOp, type WriteOutcome, type WriteRecord } from '../faults/write-history.ts';
 
@@ -100,64 +102,53 @@ function opOf(etcd: Etcd3, op: WriteOp): IOperation {
   return op.type === 'put' ? etcd.put(op.key).value(op.value) : deleteOf(etcd, op);
 }
 
-function deletedBy(responses: readonly IResponseOp[]): number[] {
-  return responses.map((r) => Number(r.response_delete_range?.deleted ?? 0));
+/** A put or a delete on its own. */
+function single(id: string, op: WriteOp): PlannedWrite {
+  return {
+    record: { id, then: [op] },
+    run: async (etcd) => {
+      if (op.type === 'put') {
+        const r = await etcd.put(op.key).value(op.value).exec();
+        return { revision: Number(r.header.revision), succeeded: true, deleted: [0] };
+      }
+      const r = await deleteOf(etcd, op).exec();
+      return { revision: Number(r.header.revision), succeeded: true, deleted: [Number(r.deleted)] };
+    },
+  };
+}
+
+/** A txn guarded by "guardKey exists", each branch over distinct keys: several changes in one revision. */
+function guardedTxn(id: string, guardKey: string, thenOps: WriteOp[], elseOps: WriteOp[]): PlannedWrite {
+  return {
+    record: { id, guardKey, then: thenOps, else: elseOps },
+    run: async (etcd) => {
+      const r = await etcd
+        .if(guardKey, 'Version', '>', 0)
+        .then(...thenOps.map((op) => opOf(etcd, op)))
+        .else(...elseOps.map((op) => opOf(etcd, op)))
+        .commit();
+      return { revision: Number(r.header.revision), succeeded: r.succeeded, deleted: r.responses.map((x) => Number(x.response_delete_range?.deleted ?? 0)) };
+    },
+  };
 }
 
 /** The next write of a writer; every put value is unique (writer, sequence, op). */
 function planWrite(rng: Prng, id: string): PlannedWrite {
   const value = (i: number): string => `${id}.${i}`;
   const roll = rng.next();
+  if (roll < 0.42) return single(id, { type: 'put', key: rng.pick(KEYS), value: value(0) });
+  if (roll < 0.58) return single(id, { type: 'delete', key: rng.pick(KEYS) });
   if (roll < 0.67) {
-    const op: WriteOp =
-      roll < 0.42
-        ? { type: 'put', key: rng.pick(KEYS), value: value(0) }
-        : roll < 0.58
-          ? { type: 'delete', key: rng.pick(KEYS) }
-          : (() => {
-              const from = rng.int(0, RUN.keys - 2);
-              return { type: 'delete' as const, key: KEYS[from]!, rangeEnd: KEYS[Math.min(RUN.keys - 1, from + rng.int(1, 4))]! };
-            })();
-    return {
-      record: { id, then: [op] },
-      run: async (etcd) => {
-        if (op.type === 'put') {
-          const r = await etcd.put(op.key).value(op.value).exec();
-          return { revision: Number(r.header.revision), succeeded: true, deleted: [0] };
-        }
-        const r = await deleteOf(etcd, op).exec();
-        return { revision: Number(r.header.revision), succeeded: true, deleted: [Number(r.deleted)] };
-      },
-    };
+    const from = rng.int(0, RUN.keys - 2);
+    return single(id, { type: 'delete', key: KEYS[from]!, rangeEnd: KEYS[Math.min(RUN.keys - 1, from + rng.int(1, 4))]! });
   }
   if (roll < 0.93) {
-    // A guarded txn over distinct keys: several changes in one revision.
     const keys = rng.shuffle(KEYS);
     const ops = (n: number, first: number): WriteOp[] =>
       keys.slice(first, first + n).map((key, i) => (rng.chance(0.7) ? { type: 'put', key, value: value(first + i) } : { type: 'delete', key }));
-    const thenOps = ops(rng.int(2, 4), 0);
-    const elseOps = ops(rng.int(0, 2), 4);
-    const guardKey = rng.pick(KEYS);
-    return {
-      record: { id, guardKey, then: thenOps, else: elseOps },
-      run: async (etcd) => {
-        const r = await etcd
-          .if(guardKey, 'Version', '>', 0)
-          .then(...thenOps.map((op) => opOf(etcd, op)))
-          .else(...elseOps.map((op) => opOf(etcd, op)))
-          .commit();
-        return { revision: Number(r.header.revision), succeeded: r.succeeded, deleted: deletedBy(r.responses) };
-      },
-    };
+    return guardedTxn(id, rng.pick(KEYS), ops(rng.int(2, 4), 0), ops(rng.int(0, 2), 4));
   }
-  const op: WriteOp = { type: 'put', key: `other/${rng.int(0, 3)}`, value: value(0) };
-  return {
-    record: { id, then: [op] },
-    run: async (etcd) => {
-      const r = await etcd.put(op.key).value(op.value).exec();
-      return { revision: Number(r.header.revision), succeeded: true, deleted: [0] };
-    },
-  };
+  return single(id, { type: 'put', key: `other/${rng.int(0, 3)}`, value: value(0) });
 }
 
 /** etcd3 without its own retries: a retried write could be applied twice, and every outcome must be the first attempt's. */
@@ -176,7 +167,7 @@ interface MemberStatus {
   leader?: string;
 }
 
-/** The index of the member the members in `among` agree is leader; waits for one. */
+/** The index of the member among `among` that reports itself leader; waits for one. */
 async function findLeader(among: readonly number[], timeoutMs: number): Promise<number> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
@@ -200,7 +191,8 @@ async function findLeader(among: readonly number[], timeoutMs: number): Promise<
 /** Watchers that move between members together: one stream at a time. */
 class WatchGroup {
   stream: WatchStream | undefined;
-  strays: string[] = [];
+  /** Every stream the group had, for the protocol violations their recorders saw. */
+  private readonly streams: WatchStream[] = [];
   failovers = 0;
   private stopped = false;
   private aloneUntil = 0;
@@ -215,11 +207,11 @@ class WatchGroup {
   /** Opens the group's stream on member i (or a random member that is up). */
   open(i?: number): void {
     const up = this.upMembers();
-    const member = i ?? this.rng.pick(up.length > 0 ? up : [0, 1, 2]);
+    const member = i ?? this.rng.pick(up.length > 0 ? up : cluster.members.map((_, j) => j));
     const s = new WatchStream(cluster.members[member]!.name, this.clients[member]!, this.watchers);
     this.stream = s;
+    this.streams.push(s);
     void s.finished.then(async () => {
-      this.strays.push(...s.strays);
       if (this.stopped || this.stream !== s) return;
       // Lost (member killed or not yet listening): resume elsewhere.
       this.failovers++;
@@ -272,13 +264,13 @@ class WatchGroup {
     }
   }
 
+  strays(): string[] {
+    return this.streams.flatMap((s) => s.strays);
+  }
+
   stop(): void {
     this.stopped = true;
-    const s = this.stream;
-    if (s !== undefined) {
-      s.close();
-      this.strays.push(...s.strays);
-    }
+    this.stream?.close();
   }
 }
 
@@ -310,6 +302,26 @@ function firstDifference(a: readonly RecordedEvent[], b: readonly RecordedEvent[
     if (JSON.stringify(a[i]) !== JSON.stringify(b[i])) return `${i}: ${show(a[i])} against ${show(b[i])}`;
   }
   return undefined;
+}
+
+/** The linearizable read of every key at `revision` against the history replayed to it. */
+function compareFinalRead(replayed: Map<string, RecordedKv>, kvs: readonly IKeyValue[], revision: number): string[] {
+  const read = new Map(kvs.map((kv) => [kv.key.toString('latin1'), kv]));
+  const problems: string[] = [];
+  for (const key of new Set([...replayed.keys(), ...read.keys()])) {
+    const want = replayed.get(key);
+    const got = read.get(key);
+    const same =
+      want !== undefined &&
+      got !== undefined &&
+      got.value.toString('latin1') === want.value &&
+      Number(got.mod_revision) === want.modRevision &&
+      Number(got.create_revision) === want.createRevision &&
+      Number(got.version) === want.version &&
+      got.lease === want.lease;
+    if (!same) problems.push(`final read at ${revision}: ${JSON.stringify(key)} is ${got === undefined ? 'absent' : `${got.value.toString('latin1')}@${got.mod_revision}`}, the history gives ${want === undefined ? 'absent' : `${want.value}@${want.modRevision}`}`);
+  }
+  return problems;
 }
 
 const prefixSpec = (extra: Partial<WatchSpec> = {}): WatchSpec => ({ key: PREFIX, rangeEnd: PREFIX_END, ...extra });
@@ -468,19 +480,16 @@ test('every watcher sees exactly the history of its range across leader kills an
     stop = true;
     for (const c of writerClients) c.close();
   }
-  for (const m of cluster.members) console.log('DEBUG slow', m.name, (m.output.match(/SLOWWATCHER/g) ?? []).length);
   for (const m of cluster.members) snapshotsInstalled += (m.output.match(/installed snapshot at index/g) ?? []).length;
 
   // The final revision: a linearizable read of every key, after in-flight proposals settled.
   await waitHealthy(cluster);
   await sleep(RUN.settleMs);
   const reader = new Etcd3({ hosts: cluster.members.map((m) => m.clientUrl) });
-  let finalRead;
-  try {
-    finalRead = await reader.getAll().exec();
-  } finally {
-    reader.close();
-  }
+  const finalRead = await reader
+    .getAll()
+    .exec()
+    .finally(() => reader.close());
   const finalRevision = Number(finalRead.header.revision);
 
   const deadline = Date.now() + RUN.finalTimeoutMs;
@@ -493,19 +502,12 @@ test('every watcher sees exactly the history of its range across leader kills an
   for (const c of clients) c.close();
   const history: History = { fromRevision: 1, toRevision: target, events: histories[0]! };
 
-  const problems: string[] = [...groups.flatMap((g) => g.strays), ...checkHistory(history)];
+  const problems: string[] = [...groups.flatMap((g) => g.strays()), ...checkHistory(history)];
   for (let i = 1; i < n; i++) {
     const d = firstDifference(histories[0]!, histories[i]!);
     if (d !== undefined) problems.push(`${cluster.members[i]!.name}'s history differs from ${cluster.members[0]!.name}'s at event ${d}`);
   }
-  const replayed = stateAt(history, finalRevision);
-  const read = new Map(finalRead.kvs.map((kv) => [kv.key.toString('latin1'), kv]));
-  for (const key of new Set([...replayed.keys(), ...read.keys()])) {
-    const want = replayed.get(key);
-    const got = read.get(key);
-    const same = want !== undefined && got !== undefined && got.value.toString('latin1') === want.value && Number(got.mod_revision) === want.modRevision && Number(got.create_revision) === want.createRevision && Number(got.version) === want.version;
-    if (!same) problems.push(`final read at ${finalRevision}: ${JSON.stringify(key)} is ${got === undefined ? 'absent' : `${got.value.toString('latin1')}@${got.mod_revision}`}, the history gives ${want === undefined ? 'absent' : `${want.value}@${want.modRevision}`}`);
-  }
+  problems.push(...compareFinalRead(stateAt(history, finalRevision), finalRead.kvs, finalRevision));
   const writeCheck = checkWrites(history, writes);
   problems.push(...writeCheck.problems);
   const perWatcher = watchers.map((w) => ({ w, check: checkWatcher(w.record(), history, finalRevision) }));
