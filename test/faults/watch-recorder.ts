@@ -109,10 +109,6 @@ export class RecordedWatcher {
     return through;
   }
 
-  events(): number {
-    return this.sessions.reduce((n, s) => n + s.responses.reduce((m, r) => m + r.events.length, 0), 0);
-  }
-
   /** Starts a session; responses go to it until the next one starts. */
   begin(where: string): Session {
     const s: Session = { startRevision: this.nextStart(), responses: [], where };
