@@ -19,6 +19,7 @@ import { assert } from '../util/assert.ts';
 import { MemoryStorage, bootstrapStorage } from '../raft/storage.ts';
 import type { ConfChange, HardState, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
 import { Transport } from '../transport/transport.ts';
+import { dialOptions, loadRoleTls, requireTlsFor, serverOptions, type TlsMaterial } from './tls.ts';
 import { DiskLog, Wal, WalClusterMismatchError, loadNewest } from '../wal/index.ts';
 import { readAlarms, type AlarmRecord } from './alarms.ts';
 import { ApplyMachine, fromLeaseError, fromMvccError, type ApplyOutcome, type ApplyResponse } from './apply.ts';
@@ -197,6 +198,7 @@ export class Member {
     private readonly log: Logger,
     private readonly onFatal: (e: unknown) => void,
     private readonly lessor: Lessor,
+    peerTls: TlsMaterial | null,
   ) {
     this.store = store;
     this.watchHub = new WatchHub(store);
@@ -208,6 +210,7 @@ export class Member {
       clusterId,
       listenHost: peer.hostname.replace(/^\[|\]$/g, ''),
       listenPort: Number(peer.port),
+      tls: { server: peer.protocol === 'https:' && peerTls !== null ? serverOptions(peerTls) : undefined, dial: dialOptions(peerTls) },
       handlers: {
         onMessage: (m) => this.driver.step(m),
         onSnapshot: (m, body) => this.receiveSnapshot(m, body),
@@ -258,7 +261,13 @@ export class Member {
     });
   }
 
-  static async start(config: ServerConfig, log: Logger, onFatal: (e: unknown) => void): Promise<Member> {
+  /**
+   * Starts the member. `peerTls` is the loaded peer TLS material (see loadServerTls); left out,
+   * it is loaded from the configuration here.
+   */
+  static async start(config: ServerConfig, log: Logger, onFatal: (e: unknown) => void, peerTls?: TlsMaterial | null): Promise<Member> {
+    const tls = peerTls !== undefined ? peerTls : await loadRoleTls('peer', config, log);
+    requireTlsFor('peer', config.listenPeerUrls, tls);
     const p = paths(config.dataDir);
     await mkdir(p.snap, { recursive: true });
     const durable = await openDurable(config, p, log);
@@ -267,7 +276,7 @@ export class Member {
     }
     const lessor = new Lessor({ ttlSecondsMin: minLeaseTtlSeconds(config.heartbeatInterval, config.electionTimeout) });
     const store = await openStore(p.db, config, lessor);
-    const member = new Member(config, durable.memberId, durable.clusterId, durable.wal, durable.storage, store, p, log, onFatal, lessor);
+    const member = new Member(config, durable.memberId, durable.clusterId, durable.wal, durable.storage, store, p, log, onFatal, lessor, tls);
     await member.transport.start();
     member.updatePeers();
     // A new cluster's members know each other from the flags until the bootstrap entries apply.

@@ -7,8 +7,15 @@
  * is full, or the peer is down, messages are dropped and Raft is told the peer is unreachable.
  * Messages from another cluster, from unknown members, or addressed to another member are
  * refused at the handshake.
+ *
+ * TLS (etcd's https:// peer URLs): with `tls.server` the listener speaks TLS only (and, if those
+ * options require one, refuses a dialer without a certificate the CA vouches for); a peer whose
+ * URL is https:// is dialed over TLS with `tls.dial` (our certificate, and the CAs its
+ * certificate must chain to; its name or IP must match the URL's host), snapshot connections
+ * included.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { decodeMessage, encodeMessage, writeMessage, Writer } from './codec.ts';
 import { coalesce } from './coalesce.ts';
 import {
@@ -28,6 +35,7 @@ import {
   type Hello,
 } from './frames.ts';
 import type { Message, MsgSnap, NodeId } from '../raft/types.ts';
+import { isTlsFailure, tlsErrorText } from '../util/tls-errors.ts';
 
 export const TRANSPORT_LIMITS = {
   /** Messages waiting for one peer's connection before new ones are dropped. */
@@ -56,20 +64,29 @@ export interface TransportHandlers {
   onSnapshotSent(peer: NodeId, ok: boolean): void;
 }
 
+export interface TransportTls {
+  /** The listener serves TLS with these options (certificate, key, client-certificate checks). */
+  readonly server?: tls.TlsOptions;
+  /** Options for dialing a peer whose URL is https://. */
+  readonly dial?: tls.ConnectionOptions;
+}
+
 export interface TransportOptions {
   readonly memberId: NodeId;
   readonly clusterId: string;
   readonly listenHost: string;
   readonly listenPort: number;
   readonly handlers: TransportHandlers;
+  readonly tls?: TransportTls;
   readonly limits?: Partial<TransportLimits>;
   readonly log?: (level: 'debug' | 'info' | 'warn', msg: string) => void;
 }
 
-export function parsePeerUrl(url: string): { host: string; port: number } {
+export function parsePeerUrl(url: string): { host: string; port: number; secure: boolean } {
   const u = new URL(url);
-  const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-  return { host: u.hostname.replace(/^\[|\]$/g, ''), port };
+  const secure = u.protocol === 'https:';
+  const port = Number(u.port || (secure ? 443 : 80));
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port, secure };
 }
 
 export class Transport {
@@ -81,7 +98,24 @@ export class Transport {
 
   constructor(private readonly opts: TransportOptions) {
     this.limits = { ...TRANSPORT_LIMITS, ...opts.limits };
-    this.server = net.createServer((socket) => this.accept(socket));
+    const serverTls = opts.tls?.server;
+    if (serverTls !== undefined) {
+      this.server = tls.createServer(serverTls, (socket) => this.accept(socket));
+      this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+        if (isTlsFailure(err)) opts.log?.('warn', `rejected connection from "${socket.remoteAddress}:${socket.remotePort}" (error "${tlsErrorText(err)}")`);
+      });
+    } else {
+      this.server = net.createServer((socket) => this.accept(socket));
+    }
+    // Every connection, TLS ones still in their handshake too, so that stop() ends them all.
+    this.server.on('connection', (socket: net.Socket) => {
+      if (this.stopped) {
+        socket.destroy();
+        return;
+      }
+      this.inbound.add(socket);
+      socket.on('close', () => this.inbound.delete(socket));
+    });
   }
 
   async start(): Promise<void> {
@@ -151,7 +185,7 @@ export class Transport {
       return;
     }
     socket.setNoDelay(true);
-    this.inbound.add(socket);
+    this.inbound.add(socket); // a TLS socket is not the raw one seen on 'connection'
     socket.on('close', () => this.inbound.delete(socket));
     socket.on('error', () => socket.destroy());
     const splitter = new FrameSplitter(this.limits.frameBytesMax);
@@ -278,6 +312,9 @@ class Peer {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private readonly host: string;
   private readonly port: number;
+  private readonly secure: boolean;
+  /** Why the last dial failed, logged once until it changes or a dial succeeds. */
+  private lastDialError = '';
 
   constructor(
     readonly id: NodeId,
@@ -285,7 +322,7 @@ class Peer {
     private readonly opts: TransportOptions,
     private readonly limits: TransportLimits,
   ) {
-    ({ host: this.host, port: this.port } = parsePeerUrl(url));
+    ({ host: this.host, port: this.port, secure: this.secure } = parsePeerUrl(url));
     this.backoffMs = limits.reconnectBackoffMinMs;
   }
 
@@ -336,16 +373,33 @@ class Peer {
     socket.write(Buffer.from(w.finish()));
   }
 
+  /**
+   * Opens a connection to the peer, over TLS if its URL is https://; `ready` is the event after
+   * which it may carry frames (for TLS: once the peer's certificate passed the checks).
+   */
+  private dial(): { socket: net.Socket; ready: 'connect' | 'secureConnect' } {
+    if (!this.secure) return { socket: net.connect({ host: this.host, port: this.port }), ready: 'connect' };
+    return { socket: tls.connect({ ...this.opts.tls?.dial, host: this.host, port: this.port }), ready: 'secureConnect' };
+  }
+
+  private dialFailed(e: Error): void {
+    const why = tlsErrorText(e);
+    if (why === this.lastDialError) return;
+    this.lastDialError = why;
+    this.opts.log?.('warn', `cannot reach peer ${this.id} at ${this.url}: ${why}`);
+  }
+
   private connect(): void {
     if (this.connecting || this.socket !== null || this.closed || this.reconnectTimer !== null) return;
     this.connecting = true;
-    const socket = net.connect({ host: this.host, port: this.port });
+    const { socket, ready } = this.dial();
     socket.setNoDelay(true);
     socket.setTimeout(this.limits.dialTimeoutMs, () => socket.destroy(new Error('dial timeout')));
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       socket.setTimeout(0);
       this.connecting = false;
       this.socket = socket;
+      this.lastDialError = '';
       this.backoffMs = this.limits.reconnectBackoffMinMs;
       socket.write(encodeHello({ clusterId: this.opts.clusterId, from: this.opts.memberId, to: this.id, channel: Channel.Messages }));
       this.opts.log?.('info', `connected to peer ${this.id} at ${this.url}`);
@@ -357,7 +411,10 @@ class Peer {
         if (f.kind === FrameKind.Reject) this.opts.log?.('warn', `peer ${this.id} refused the connection: ${decodeText(f.body)}`);
       }
     });
-    socket.on('error', () => socket.destroy());
+    socket.on('error', (e) => {
+      this.dialFailed(e);
+      socket.destroy();
+    });
     socket.once('close', () => {
       this.connecting = false;
       if (this.socket === socket) this.socket = null;
@@ -375,7 +432,7 @@ class Peer {
   /** Streams a snapshot on its own connection and reports the outcome to Raft. */
   sendSnapshot(m: MsgSnap): void {
     if (this.closed) return;
-    const socket = net.connect({ host: this.host, port: this.port });
+    const { socket, ready } = this.dial();
     socket.setNoDelay(true);
     let reported = false;
     const report = (ok: boolean, why: string): void => {
@@ -396,7 +453,7 @@ class Peer {
     });
     socket.on('error', (e) => report(false, e.message));
     socket.on('close', () => report(false, 'connection closed'));
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       void (async () => {
         socket.write(encodeHello({ clusterId: this.opts.clusterId, from: this.opts.memberId, to: this.id, channel: Channel.Snapshot }));
         socket.write(frame(FrameKind.Message, encodeMessage(m)));

@@ -7,6 +7,8 @@ import type { Service } from 'protobufjs';
 import { GrpcServer, listenClientPort, type CallContext, type ClientPort, type ServiceImpl } from '../grpc/index.ts';
 import type { ServerConfig } from '../../server/config.ts';
 import type { Logger, Member } from '../../server/member.ts';
+import { isTlsFailure, tlsErrorText } from '../../util/tls-errors.ts';
+import { loadRoleTls, requireTlsFor, serverOptions, type TlsMaterial } from '../../server/tls.ts';
 import { clusterService } from './cluster.ts';
 import { Gateway, sendHttpError, sendJson } from './gateway.ts';
 import { KvApi, kvService } from './kv.ts';
@@ -85,7 +87,13 @@ function addKeepAliveRoute(gateway: Gateway, service: Service, api: LeaseApi): v
   });
 }
 
-export async function startClientApi(member: Member, config: ServerConfig, log: Logger): Promise<ClientApi> {
+/**
+ * Serves the client API on every --listen-client-urls entry. `clientTls` is the loaded client
+ * TLS material (see loadServerTls); left out, it is loaded from the configuration here.
+ */
+export async function startClientApi(member: Member, config: ServerConfig, log: Logger, clientTls?: TlsMaterial | null): Promise<ClientApi> {
+  const tls = clientTls !== undefined ? clientTls : await loadRoleTls('client', config, log);
+  requireTlsFor('client', config.listenClientUrls, tls);
   const messageBytesMax = config.maxRequestBytes + CLIENT_API_LIMITS.grpcOverheadBytes;
   const grpc = new GrpcServer({
     receiveBytesMax: messageBytesMax,
@@ -136,12 +144,16 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     });
   };
 
+  // etcd's words for a refused handshake (no, an untrusted or an expired client certificate).
+  const onTlsError = (err: Error, remote: string): void => {
+    if (isTlsFailure(err)) log.info(`rejected connection from "${remote}" (error "${tlsErrorText(err)}")`);
+  };
   const ports: ClientPort[] = [];
   try {
     for (const url of config.listenClientUrls) {
       const u = new URL(url);
-      if (u.protocol !== 'http:') throw new Error(`--listen-client-urls: ${url}: only http:// is served so far`);
-      ports.push(await listenClientPort({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 2379) }, grpc.handleStream, onRequest));
+      const secure = u.protocol === 'https:' && tls !== null ? { tls: serverOptions(tls), onTlsError } : {};
+      ports.push(await listenClientPort({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 2379), ...secure }, grpc.handleStream, onRequest));
     }
   } catch (e) {
     await Promise.all(ports.map((p) => p.close(0)));

@@ -11,6 +11,7 @@ import type { Type } from 'protobufjs';
 import { FrameReader, frameMessage, gunzipMessage } from './framing.ts';
 import type { BidiStream, Metadata, MethodImpl } from './server.ts';
 import { encodeGrpcMessage, GrpcError, Status, statusText, toStatus } from './status.ts';
+import { taggedTlsCommonName } from './tls-identity.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
@@ -180,6 +181,14 @@ export class ServerCall implements BidiStream<unknown, unknown> {
       this.cachedPeer = address.includes(':') ? `[${address}]:${socket!.remotePort}` : `${address}:${socket!.remotePort}`;
     }
     return this.cachedPeer;
+  }
+
+  get tlsCommonName(): string | undefined {
+    try {
+      return taggedTlsCommonName(this.stream.session?.socket);
+    } catch {
+      return undefined; // node's socket proxy throws once the session let go of its socket
+    }
   }
 
   get signal(): AbortSignal {

@@ -13,10 +13,14 @@
  * An HTTP/2 connection first goes through a short handshake of ours that looks at its first
  * request (see authority.ts: grpc-go may send a URL as :authority, which nghttp2 refuses).
  *
- * TLS: ALPN decides without peeking: "h2" goes to the same internal http2 server (without the
- * authority handshake so far: the client port serves plaintext only), anything else
- * (http/1.1 or no ALPN) to the http server. This is what http2.createSecureServer({allowHTTP1})
- * does, but keeps one code path and gives both sides the raw stream/request API.
+ * TLS: ALPN decides: "h2" goes through the same preface check and authority handshake to the
+ * internal http2 server, anything else (http/1.1 or no ALPN) to the http server. This is what
+ * http2.createSecureServer({allowHTTP1}) does, but keeps one code path and gives both sides the
+ * raw stream/request API. The server prefers http/1.1 when a client offers both: gRPC clients
+ * offer only h2, while HTTP clients that offer both (curl, browsers) then get /health, /metrics
+ * and the gateway over HTTP/1.1, the only protocol the http side speaks (etcd answers them over
+ * HTTP/2 too; the answers are the same). A verified client certificate's CN is tagged on the
+ * connection for the calls (tls-identity.ts).
  *
  * close(): stop accepting, GOAWAY to every HTTP/2 session (open calls may finish), idle
  * HTTP/1.1 connections closed, and after a grace period everything still open is destroyed.
@@ -27,6 +31,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { h2Handshake, type HandshakeLimits } from './authority.ts';
+import { tagTlsCommonName, verifiedCommonName } from './tls-identity.ts';
 import {
   grpcSessionMemoryMiBMax,
   grpcStreamsPerSessionMax,
@@ -47,6 +52,8 @@ export interface ClientPortOptions {
   port: number;
   /** Serve TLS (key, cert, ca, requestCert, …); ALPN h2/http1.1 is added. */
   tls?: tls.TlsOptions;
+  /** A TLS handshake failed (e.g. no or an untrusted client certificate); for logging. */
+  onTlsError?: (err: Error, remote: string) => void;
   /** SETTINGS_MAX_CONCURRENT_STREAMS per connection. Default grpcStreamsPerSessionMax. */
   streamsPerSessionMax?: number;
   /** nghttp2 memory budget per connection, MiB. Default grpcSessionMemoryMiBMax. */
@@ -114,7 +121,8 @@ export async function listenClientPort(
   const sockets = new Set<net.Socket>();
   const sniffing = new Set<net.Socket>();
 
-  const toHttp2 = (socket: Duplex): void => {
+  const toHttp2 = (socket: Duplex, commonName: string | undefined): void => {
+    if (commonName !== undefined) tagTlsCommonName(socket, commonName);
     h2.emit('connection', socket);
   };
   const handshakeLimits: HandshakeLimits = { ackTimeoutMs: sniffTimeoutMs, firstRequestGraceMs: muxFirstRequestGraceMs, bytesMax: muxHandshakeBytesMax };
@@ -122,7 +130,7 @@ export async function listenClientPort(
     h1.emit('connection', socket);
   };
 
-  const sniff = (socket: net.Socket): void => {
+  const sniff = (socket: net.Socket, commonName?: string): void => {
     sniffing.add(socket);
     let seen: Buffer | undefined;
     const onTimeout = (): void => {
@@ -141,7 +149,7 @@ export async function listenClientPort(
         // Still "sniffing" (close() destroys it) until the handshake hands the socket over.
         h2Handshake(socket, seen, handshakeLimits, (stream) => {
           sniffing.delete(socket);
-          if (stream !== null) toHttp2(stream);
+          if (stream !== null) toHttp2(stream, commonName);
         });
         return;
       }
@@ -161,16 +169,19 @@ export async function listenClientPort(
 
   let front: net.Server;
   if (options.tls !== undefined) {
-    front = tls.createServer({ ...options.tls, ALPNProtocols: ['h2', 'http/1.1'], noDelay: true });
+    front = tls.createServer({ ...options.tls, ALPNProtocols: ['http/1.1', 'h2'], noDelay: true });
     front.on('secureConnection', (socket: tls.TLSSocket) => {
       if (closing) {
         socket.destroy();
         return;
       }
-      if (socket.alpnProtocol === 'h2') toHttp2(socket);
+      // An h2 client must still open with the preface, and may send a URL as :authority.
+      if (socket.alpnProtocol === 'h2') sniff(socket, verifiedCommonName(socket));
       else toHttp1(socket);
     });
-    front.on('tlsClientError', ignore); // the socket is destroyed by node
+    const onTlsError = options.onTlsError;
+    // The socket is destroyed by node.
+    front.on('tlsClientError', onTlsError === undefined ? ignore : (err: Error, socket: tls.TLSSocket) => onTlsError(err, `${socket.remoteAddress}:${socket.remotePort}`));
   } else {
     front = net.createServer({ noDelay: true }, sniff);
   }
