@@ -35,7 +35,7 @@ import {
   type Hello,
 } from './frames.ts';
 import type { Message, MsgSnap, NodeId } from '../raft/types.ts';
-import { isTlsFailure, tlsErrorText } from '../util/tls-errors.ts';
+import { rejectedConnectionText, tlsErrorText, tlsHandshakeFailure } from '../util/tls-errors.ts';
 
 export const TRANSPORT_LIMITS = {
   /** Messages waiting for one peer's connection before new ones are dropped. */
@@ -102,7 +102,9 @@ export class Transport {
     if (serverTls !== undefined) {
       this.server = tls.createServer(serverTls, (socket) => this.accept(socket));
       this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-        if (isTlsFailure(err)) opts.log?.('warn', `rejected connection from "${socket.remoteAddress}:${socket.remotePort}" (error "${tlsErrorText(err)}")`);
+        const reason = tlsHandshakeFailure(err, socket);
+        const remote = socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`;
+        if (reason !== null) opts.log?.('warn', rejectedConnectionText(reason, remote));
       });
     } else {
       this.server = net.createServer((socket) => this.accept(socket));

@@ -7,7 +7,7 @@ import type { Service } from 'protobufjs';
 import { GrpcServer, listenClientPort, type CallContext, type ClientPort, type ServiceImpl } from '../grpc/index.ts';
 import type { ServerConfig } from '../../server/config.ts';
 import type { Logger, Member } from '../../server/member.ts';
-import { isTlsFailure, tlsErrorText } from '../../util/tls-errors.ts';
+import { rejectedConnectionText } from '../../util/tls-errors.ts';
 import { loadRoleTls, requireTlsFor, serverOptions, type TlsMaterial } from '../../server/tls.ts';
 import { clusterService } from './cluster.ts';
 import { Gateway, sendHttpError, sendJson } from './gateway.ts';
@@ -145,9 +145,7 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
   };
 
   // etcd's words for a refused handshake (no, an untrusted or an expired client certificate).
-  const onTlsError = (err: Error, remote: string): void => {
-    if (isTlsFailure(err)) log.info(`rejected connection from "${remote}" (error "${tlsErrorText(err)}")`);
-  };
+  const onTlsError = (reason: string, remote: string | undefined): void => log.info(rejectedConnectionText(reason, remote));
   const ports: ClientPort[] = [];
   try {
     for (const url of config.listenClientUrls) {

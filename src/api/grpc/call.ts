@@ -11,7 +11,7 @@ import type { Type } from 'protobufjs';
 import { FrameReader, frameMessage, gunzipMessage } from './framing.ts';
 import type { BidiStream, Metadata, MethodImpl } from './server.ts';
 import { encodeGrpcMessage, GrpcError, Status, statusText, toStatus } from './status.ts';
-import { taggedTlsCommonName } from './tls-identity.ts';
+import { sessionCommonName } from './tls-identity.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
@@ -184,11 +184,7 @@ export class ServerCall implements BidiStream<unknown, unknown> {
   }
 
   get tlsCommonName(): string | undefined {
-    try {
-      return taggedTlsCommonName(this.stream.session?.socket);
-    } catch {
-      return undefined; // node's socket proxy throws once the session let go of its socket
-    }
+    return sessionCommonName(this.stream.session);
   }
 
   get signal(): AbortSignal {

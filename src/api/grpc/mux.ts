@@ -31,7 +31,8 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { h2Handshake, type HandshakeLimits } from './authority.ts';
-import { tagTlsCommonName, verifiedCommonName } from './tls-identity.ts';
+import { setSessionCommonName, verifiedCommonName } from './tls-identity.ts';
+import { tlsHandshakeFailure } from '../../util/tls-errors.ts';
 import {
   grpcSessionMemoryMiBMax,
   grpcStreamsPerSessionMax,
@@ -52,8 +53,8 @@ export interface ClientPortOptions {
   port: number;
   /** Serve TLS (key, cert, ca, requestCert, …); ALPN h2/http1.1 is added. */
   tls?: tls.TlsOptions;
-  /** A TLS handshake failed (e.g. no or an untrusted client certificate); for logging. */
-  onTlsError?: (err: Error, remote: string) => void;
+  /** A TLS handshake failed (no, an untrusted or an expired client certificate, …): why, and from where if known. */
+  onTlsError?: (reason: string, remote: string | undefined) => void;
   /** SETTINGS_MAX_CONCURRENT_STREAMS per connection. Default grpcStreamsPerSessionMax. */
   streamsPerSessionMax?: number;
   /** nghttp2 memory budget per connection, MiB. Default grpcSessionMemoryMiBMax. */
@@ -99,7 +100,10 @@ export async function listenClientPort(
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('stream', onStream);
   h2.on('sessionError', ignore); // the session is destroyed and its streams see 'close'
+  // The CN of the connection being handed to h2: node creates its session synchronously.
+  let handingOver: string | undefined;
   h2.on('session', (session: http2.ServerHttp2Session) => {
+    if (handingOver !== undefined) setSessionCommonName(session, handingOver);
     sessions.add(session);
     let timer: NodeJS.Timeout | undefined;
     if (keepaliveIntervalMs > 0) timer = keepalive(session, keepaliveIntervalMs, keepaliveTimeoutMs);
@@ -122,8 +126,12 @@ export async function listenClientPort(
   const sniffing = new Set<net.Socket>();
 
   const toHttp2 = (socket: Duplex, commonName: string | undefined): void => {
-    if (commonName !== undefined) tagTlsCommonName(socket, commonName);
-    h2.emit('connection', socket);
+    handingOver = commonName;
+    try {
+      h2.emit('connection', socket);
+    } finally {
+      handingOver = undefined;
+    }
   };
   const handshakeLimits: HandshakeLimits = { ackTimeoutMs: sniffTimeoutMs, firstRequestGraceMs: muxFirstRequestGraceMs, bytesMax: muxHandshakeBytesMax };
   const toHttp1 = (socket: net.Socket): void => {
@@ -181,7 +189,10 @@ export async function listenClientPort(
     });
     const onTlsError = options.onTlsError;
     // The socket is destroyed by node.
-    front.on('tlsClientError', onTlsError === undefined ? ignore : (err: Error, socket: tls.TLSSocket) => onTlsError(err, `${socket.remoteAddress}:${socket.remotePort}`));
+    front.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+      const reason = tlsHandshakeFailure(err, socket);
+      if (reason !== null) onTlsError?.(reason, socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`);
+    });
   } else {
     front = net.createServer({ noDelay: true }, sniff);
   }

@@ -1,14 +1,13 @@
 /**
  * The identity a client proved with its TLS certificate: the CN of a certificate that was
  * verified against the trusted CAs (etcd takes it as the user name under --client-cert-auth).
- * The mux tags the stream it hands to node's http2 session with it; calls read it back through
- * the session's socket (node's proxy passes property reads on to that stream).
+ * The mux records it for the http2 session it creates for the connection; calls look it up by
+ * their stream's session.
  */
+import type http2 from 'node:http2';
 import type tls from 'node:tls';
 
-const TLS_COMMON_NAME = Symbol('conclave.tlsCommonName');
-
-type Tagged = { [TLS_COMMON_NAME]?: string };
+const commonNames = new WeakMap<http2.Http2Session, string>();
 
 /**
  * The CN of the client's verified certificate; undefined when the client sent none, it was not
@@ -22,11 +21,10 @@ export function verifiedCommonName(socket: tls.TLSSocket): string | undefined {
   return last === '' ? undefined : last;
 }
 
-export function tagTlsCommonName(stream: object, commonName: string): void {
-  (stream as Tagged)[TLS_COMMON_NAME] = commonName;
+export function setSessionCommonName(session: http2.Http2Session, commonName: string): void {
+  commonNames.set(session, commonName);
 }
 
-/** The tag of the stream under an http2 session's socket (or undefined). */
-export function taggedTlsCommonName(socket: object | undefined): string | undefined {
-  return socket === undefined ? undefined : (socket as Tagged)[TLS_COMMON_NAME];
+export function sessionCommonName(session: http2.Http2Session | undefined): string | undefined {
+  return session === undefined ? undefined : commonNames.get(session);
 }
