@@ -144,8 +144,8 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     });
   };
 
-  // etcd's words for a refused handshake (no, an untrusted or an expired client certificate).
-  const onTlsError = (reason: string, remote: string | undefined): void => log.info(rejectedConnectionText(reason, remote));
+  // A refused handshake (no, an untrusted or an expired client certificate), a warning as in etcd.
+  const onTlsError = (reason: string, remote: string | undefined): void => log.warn(rejectedConnectionText(reason, remote));
   const ports: ClientPort[] = [];
   try {
     for (const url of config.listenClientUrls) {
