@@ -31,7 +31,7 @@ let conclave: ProcessCluster | undefined;
 let etcd: ProcessCluster | undefined;
 
 const goodClient = (): ClientTlsFiles => ({ ca: pki.ca, cert: pki.client.cert, key: pki.client.key });
-const etcdctlTls = (files: ClientTlsFiles): string[] => ['--cacert', files.ca, ...(files.cert === undefined ? [] : ['--cert', files.cert, '--key', files.key!])];
+const etcdctlTls = (files: ClientTlsFiles): string[] => ['--cacert', files.ca!, ...(files.cert === undefined ? [] : ['--cert', files.cert, '--key', files.key!])];
 
 /** The same command against both; the outputs with the endpoint and timings normalized. */
 async function both(args: string[], endpoints = (c: ProcessCluster) => c.endpoints): Promise<[EtcdctlResult, EtcdctlResult]> {
@@ -50,7 +50,7 @@ function httpsPost(url: string, files: ClientTlsFiles, body: string): Promise<{ 
   return new Promise((resolve, reject) => {
     const req = https.request(
       url,
-      { method: 'POST', ca: readFileSync(files.ca), cert: files.cert === undefined ? undefined : readFileSync(files.cert), key: files.key === undefined ? undefined : readFileSync(files.key), timeout: SUITE_LIMITS.httpMs },
+      { method: 'POST', ca: readFileSync(files.ca!), cert: files.cert === undefined ? undefined : readFileSync(files.cert), key: files.key === undefined ? undefined : readFileSync(files.key), timeout: SUITE_LIMITS.httpMs },
       (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));

@@ -71,7 +71,8 @@ export interface ClusterOptions {
 
 /** PEM files a client uses to reach a TLS client port. */
 export interface ClientTlsFiles {
-  readonly ca: string;
+  /** The CA to verify the server with; without it, the server's certificate is not verified (--auto-tls). */
+  readonly ca?: string;
   readonly cert?: string;
   readonly key?: string;
 }
@@ -163,7 +164,8 @@ export function httpsGet(url: string, files: ClientTlsFiles, timeoutMs: number):
     const req = https.get(
       url,
       {
-        ca: readFileSync(files.ca),
+        ca: files.ca === undefined ? undefined : readFileSync(files.ca),
+        rejectUnauthorized: files.ca !== undefined,
         cert: files.cert === undefined ? undefined : readFileSync(files.cert),
         key: files.key === undefined ? undefined : readFileSync(files.key),
         timeout: timeoutMs,
