@@ -14,7 +14,8 @@
  *    dialing member, chained to --peer-trusted-ca-file), and the dialer presents the same
  *    certificate and verifies the listener's against --peer-trusted-ca-file and the peer URL's
  *    host. A --peer-auto-tls certificate cannot be verified by the other members, so with it
- *    peers' certificates are not checked when dialing (etcd does the same).
+ *    peers' certificates are not checked when dialing (etcd does the same), and requiring peer
+ *    client certificates with it is refused at startup (etcd 3.4 silently drops that check).
  *
  * Files are read and checked once at startup; a bad one stops the member with etcd's wording
  * ("open …: no such file or directory", "tls: private key does not match public key", …),
@@ -99,6 +100,10 @@ export async function loadTls(role: TlsRole, settings: TlsSettings, listenUrls: 
     if (certFile !== '' || keyFile !== '') {
       log.warn(`ignoring ${role} auto TLS since certs given`);
     } else {
+      if (role === 'peer' && (settings.clientCertAuth || settings.trustedCaFile !== '')) {
+        // etcd 3.4 drops the client-certificate check here; we refuse rather than weaken it.
+        throw new ConfigError('--peer-auto-tls cannot be combined with --peer-client-cert-auth or --peer-trusted-ca-file: no CA vouches for the other members\' self-signed certificates; give --peer-cert-file and --peer-key-file instead');
+      }
       const usage = role === 'peer' ? (['serverAuth', 'clientAuth'] as const) : (['serverAuth'] as const);
       const made = await selfSignedCert(join(dataDir, 'fixtures', role), hostsOf(listenUrls), usage).catch((e: unknown) => {
         throw new ConfigError(`${flags.autoTls}: ${(e as Error).message}`);

@@ -137,6 +137,10 @@ test('--auto-tls and --peer-auto-tls make a self-signed certificate under <data-
   const again = await loadServerTls(config(), logger().log);
   assert.deepEqual(again.client?.cert, first.client?.cert, 'a restart reuses the certificate');
 
+  // Peer certificate auth cannot work on self-signed certificates: refused rather than dropped.
+  const both = resolveConfig({ 'data-dir': join(dir, 'auto3'), 'peer-auto-tls': 'true', 'peer-client-cert-auth': 'true' }, {});
+  await assert.rejects(loadRoleTls('peer', both, quiet), /--peer-auto-tls cannot be combined with --peer-client-cert-auth/);
+
   // Given files win over --auto-tls, with etcd's warning.
   const log2 = logger();
   const given = await loadRoleTls('client', resolveConfig({ 'data-dir': join(dir, 'auto2'), 'auto-tls': 'true', 'cert-file': pki.server.cert, 'key-file': pki.server.key }, {}), log2.log);
