@@ -49,6 +49,8 @@ export const TRANSPORT_LIMITS = {
   reconnectBackoffMinMs: 50,
   reconnectBackoffMaxMs: 2000,
   dialTimeoutMs: 3000,
+  /** Time an inbound TLS connection has to complete its handshake. */
+  tlsHandshakeTimeoutMs: 10_000,
 } as const;
 
 export type TransportLimits = { -readonly [K in keyof typeof TRANSPORT_LIMITS]: number };
@@ -100,7 +102,7 @@ export class Transport {
     this.limits = { ...TRANSPORT_LIMITS, ...opts.limits };
     const serverTls = opts.tls?.server;
     if (serverTls !== undefined) {
-      this.server = tls.createServer(serverTls, (socket) => this.accept(socket));
+      this.server = tls.createServer({ ...serverTls, handshakeTimeout: this.limits.tlsHandshakeTimeoutMs }, (socket) => this.accept(socket));
       this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
         const reason = tlsHandshakeFailure(err, socket);
         const remote = socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`;

@@ -19,8 +19,9 @@
  * raw stream/request API. The server prefers http/1.1 when a client offers both: gRPC clients
  * offer only h2, while HTTP clients that offer both (curl, browsers) then get /health, /metrics
  * and the gateway over HTTP/1.1, the only protocol the http side speaks (etcd answers them over
- * HTTP/2 too; the answers are the same). A verified client certificate's CN is tagged on the
- * connection for the calls (tls-identity.ts).
+ * HTTP/2 too; the answers are the same). A TLS handshake has the sniff timeout to complete. A
+ * verified client certificate's CN is recorded for the connection's http2 session, where the
+ * calls find it (tls-identity.ts).
  *
  * close(): stop accepting, GOAWAY to every HTTP/2 session (open calls may finish), idle
  * HTTP/1.1 connections closed, and after a grace period everything still open is destroyed.
@@ -59,7 +60,7 @@ export interface ClientPortOptions {
   streamsPerSessionMax?: number;
   /** nghttp2 memory budget per connection, MiB. Default grpcSessionMemoryMiBMax. */
   sessionMemoryMiBMax?: number;
-  /** Time a plaintext connection has to identify its protocol. Default muxSniffTimeoutMs. */
+  /** Time a connection has to identify its protocol (TLS: to complete its handshake). Default muxSniffTimeoutMs. */
   sniffTimeoutMs?: number;
   /**
    * Server-initiated HTTP/2 PING interval (etcd --grpc-keepalive-interval, default 2h there);
@@ -177,7 +178,7 @@ export async function listenClientPort(
 
   let front: net.Server;
   if (options.tls !== undefined) {
-    front = tls.createServer({ ...options.tls, ALPNProtocols: ['http/1.1', 'h2'], noDelay: true });
+    front = tls.createServer({ ...options.tls, ALPNProtocols: ['http/1.1', 'h2'], handshakeTimeout: sniffTimeoutMs, noDelay: true });
     front.on('secureConnection', (socket: tls.TLSSocket) => {
       if (closing) {
         socket.destroy();
