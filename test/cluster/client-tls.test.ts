@@ -4,16 +4,19 @@
  * --trusted-ca-file, --client-cert-auth), answer etcdctl 3.4, HTTPS and the etcd3 npm client
  * alike: with a client certificate of the trusted CA everything works; without one, with one of
  * another CA, with an expired one, trusting the wrong CA or in plaintext every command fails the
- * same way and changes nothing.
+ * same way and changes nothing. A key that does not match its certificate stops `conclave
+ * serve` at once with etcd's message.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { etcdAvailable, etcdctl, httpsGet, startCluster, type ClientTlsFiles, type EtcdctlResult, type ProcessCluster } from '../helpers/processes.ts';
+import { freePorts } from '../helpers/ports.ts';
+import { CONCLAVE_BIN, etcdAvailable, etcdctl, httpsGet, startCluster, type ClientTlsFiles, type EtcdctlResult, type ProcessCluster } from '../helpers/processes.ts';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
 
 const SUITE_LIMITS = {
@@ -147,4 +150,30 @@ describe('client TLS: Conclave and etcd 3.4 with the same certificates', { skip:
       }
     }
   });
+});
+
+test('conclave serve refuses a key that does not match its certificate, in one line, before listening', { timeout: 30_000 }, async () => {
+  const base = mkdtempSync(join(tmpdir(), 'conclave-bad-cert-'));
+  try {
+    const certs = await makeTestPki(join(base, 'pki'));
+    const [client, peer] = await freePorts(2);
+    const args = [
+      CONCLAVE_BIN,
+      'serve',
+      `--data-dir=${join(base, 'data')}`,
+      `--listen-client-urls=https://127.0.0.1:${client}`,
+      `--advertise-client-urls=https://127.0.0.1:${client}`,
+      `--listen-peer-urls=http://127.0.0.1:${peer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peer}`,
+      `--cert-file=${certs.mismatched.cert}`,
+      `--key-file=${certs.mismatched.key}`,
+    ];
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, args, { timeout: 20_000 }, (_err, _stdout, stderr) => resolve({ code: child.exitCode, stderr }));
+    });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^conclave serve: --key-file: .*: tls: private key does not match public key \(--cert-file .*\)\n$/);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
 });
