@@ -32,7 +32,6 @@ export type TlsRole = 'client' | 'peer';
 
 /** One side's certificate material, loaded and checked. */
 export interface TlsMaterial {
-  readonly role: TlsRole;
   readonly cert: Buffer;
   readonly key: Buffer;
   /** CA certificates that the other side's certificate must chain to; undefined: the system's. */
@@ -74,7 +73,8 @@ function certificates(pem: Buffer): X509Certificate[] {
   return (pem.toString('latin1').match(PEM_CERTIFICATE) ?? []).map((block) => new X509Certificate(block));
 }
 
-function parse<T>(what: () => T, message: string): T {
+/** Runs `what`; a failure becomes a ConfigError that names the flag and file (`message`). */
+function orConfigError<T>(what: () => T, message: string): T {
   try {
     return what();
   } catch (e) {
@@ -118,20 +118,20 @@ export async function loadTls(role: TlsRole, settings: TlsSettings, listenUrls: 
 
   const cert = readFile(certFile, flags.cert);
   const key = readFile(keyFile, flags.key);
-  const chain = parse(() => certificates(cert), `${flags.cert}: ${certFile}`);
+  const chain = orConfigError(() => certificates(cert), `${flags.cert}: ${certFile}`);
   const leaf = chain[0];
   if (leaf === undefined) throw new ConfigError(`${flags.cert}: ${certFile}: tls: failed to find any PEM data in certificate input`);
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString('latin1'))) throw new ConfigError(`${flags.key}: ${keyFile}: tls: failed to find any PEM data in key input`);
-  const privateKey = parse(() => createPrivateKey(key), `${flags.key}: ${keyFile}`);
+  const privateKey = orConfigError(() => createPrivateKey(key), `${flags.key}: ${keyFile}`);
   if (!leaf.checkPrivateKey(privateKey)) throw new ConfigError(`${flags.key}: ${keyFile}: tls: private key does not match public key (${flags.cert} ${certFile})`);
 
   let ca: Buffer | undefined;
   if (settings.trustedCaFile !== '') {
     ca = readFile(settings.trustedCaFile, flags.ca);
-    const authorities = parse(() => certificates(ca!), `${flags.ca}: ${settings.trustedCaFile}`);
+    const authorities = orConfigError(() => certificates(ca!), `${flags.ca}: ${settings.trustedCaFile}`);
     if (authorities.length === 0) throw new ConfigError(`${flags.ca}: ${settings.trustedCaFile}: no PEM certificate found`);
   }
-  return { role, cert, key, ca, clientCertAuth: settings.clientCertAuth || ca !== undefined, selfSigned };
+  return { cert, key, ca, clientCertAuth: settings.clientCertAuth || ca !== undefined, selfSigned };
 }
 
 /** Throws etcd's error for an https:// URL when there is no certificate to serve it with. */
