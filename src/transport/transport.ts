@@ -9,7 +9,8 @@
  * refused at the handshake.
  *
  * TLS (etcd's https:// peer URLs): with `tls.server` the listener speaks TLS only (and, if those
- * options require one, refuses a dialer without a certificate the CA vouches for); a peer whose
+ * options require one, refuses a dialer without a certificate the CA vouches for, or whose
+ * certificate does not name the address it dials from: peer-san.ts); a peer whose
  * URL is https:// is dialed over TLS with `tls.dial` (our certificate, and the CAs its
  * certificate must chain to; its name or IP must match the URL's host), snapshot connections
  * included.
@@ -36,6 +37,7 @@ import {
 } from './frames.ts';
 import type { Message, MsgSnap, NodeId } from '../raft/types.ts';
 import { rejectedConnectionText, tlsErrorText, tlsHandshakeFailure } from '../util/tls-errors.ts';
+import { checkPeerSan } from './peer-san.ts';
 
 export const TRANSPORT_LIMITS = {
   /** Messages waiting for one peer's connection before new ones are dropped. */
@@ -192,6 +194,27 @@ export class Transport {
     this.inbound.add(socket); // a TLS socket is not the raw one seen on 'connection'
     socket.on('close', () => this.inbound.delete(socket));
     socket.on('error', () => socket.destroy());
+    if (!(socket instanceof tls.TLSSocket) || this.opts.tls?.server?.requestCert !== true) {
+      this.serve(socket);
+      return;
+    }
+    // A client certificate must also name the address it comes from (peer-san.ts).
+    socket.pause();
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    void checkPeerSan(socket.getPeerCertificate(), socket.remoteAddress ?? '').then((problem) => {
+      if (socket.destroyed) return;
+      if (problem !== null) {
+        this.opts.log?.('warn', rejectedConnectionText(`tls: ${problem}`, remote));
+        socket.destroy();
+        return;
+      }
+      this.serve(socket);
+      socket.resume();
+    });
+  }
+
+  /** Reads the handshake, then messages or a snapshot, from an accepted connection. */
+  private serve(socket: net.Socket): void {
     const splitter = new FrameSplitter(this.limits.frameBytesMax);
     let hello: Hello | null = null;
     let snapshot: SnapshotReceiver | null = null;

@@ -2,7 +2,8 @@
  * Certificates made at test time with the openssl command (Debian's openssl, installed by
  * .ci/run): a CA, a server certificate for 127.0.0.1 (also usable as a client certificate, as
  * members use their peer certificate both ways), a client certificate whose CN names a user, an
- * expired client certificate, and a second CA with a server and a client certificate of its own.
+ * expired client certificate, one for another address only, and a second CA with a server and a
+ * client certificate of its own.
  * EC P-256 keys: quick to make on a loaded machine.
  */
 import { execFile } from 'node:child_process';
@@ -40,6 +41,8 @@ export interface TestPki {
   readonly otherClient: KeyPair;
   /** The server certificate with the key of the client certificate: they do not match. */
   readonly mismatched: KeyPair;
+  /** CN "server", signed by the CA, for another address only (IP:192.0.2.1, a documentation address). */
+  readonly elsewhere: KeyPair;
 }
 
 async function openssl(args: string[]): Promise<void> {
@@ -54,7 +57,9 @@ async function makeCa(dir: string, name: string): Promise<KeyPair> {
   return pair;
 }
 
-async function issue(dir: string, name: string, ca: KeyPair, cn: string, days: number): Promise<KeyPair> {
+const LOCAL_SANS = 'IP:127.0.0.1,DNS:localhost';
+
+async function issue(dir: string, name: string, ca: KeyPair, cn: string, days: number, sans = LOCAL_SANS): Promise<KeyPair> {
   const pair = { cert: join(dir, `${name}.pem`), key: join(dir, `${name}-key.pem`) };
   const csr = join(dir, `${name}.csr`);
   const ext = join(dir, `${name}.ext`);
@@ -64,7 +69,7 @@ async function issue(dir: string, name: string, ca: KeyPair, cn: string, days: n
       'basicConstraints=CA:FALSE',
       'keyUsage=digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth,clientAuth',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      `subjectAltName=${sans}`,
     ].join('\n'),
   );
   await openssl(['req', ...EC_KEY, '-keyout', pair.key, '-out', csr, '-subj', `/CN=${cn}`]);
@@ -77,12 +82,13 @@ async function issue(dir: string, name: string, ca: KeyPair, cn: string, days: n
 export async function makeTestPki(dir: string): Promise<TestPki> {
   mkdirSync(dir, { recursive: true });
   const [ca, otherCa] = await Promise.all([makeCa(dir, 'ca'), makeCa(dir, 'other-ca')]);
-  const [server, client, expired, otherServer, otherClient] = await Promise.all([
+  const [server, client, expired, otherServer, otherClient, elsewhere] = await Promise.all([
     issue(dir, 'server', ca, 'server', PKI_LIMITS.validDays),
     issue(dir, 'client', ca, 'alice', PKI_LIMITS.validDays),
     issue(dir, 'expired', ca, 'alice', -1),
     issue(dir, 'other-server', otherCa, 'server', PKI_LIMITS.validDays),
     issue(dir, 'other-client', otherCa, 'alice', PKI_LIMITS.validDays),
+    issue(dir, 'elsewhere', ca, 'server', PKI_LIMITS.validDays, 'IP:192.0.2.1'),
   ]);
-  return { dir, ca: ca.cert, server, client, expired, otherCa: otherCa.cert, otherServer, otherClient, mismatched: { cert: server.cert, key: client.key } };
+  return { dir, ca: ca.cert, server, client, expired, otherCa: otherCa.cert, otherServer, otherClient, mismatched: { cert: server.cert, key: client.key }, elsewhere };
 }

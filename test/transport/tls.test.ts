@@ -1,8 +1,8 @@
 /**
  * The peer transport over TLS (https:// peer URLs): messages and snapshot streams flow when both
  * members hold certificates of the trusted CA; with client-certificate auth a member whose
- * certificate comes from another CA is refused by the listener, and the dialer refuses a
- * listener whose certificate it cannot verify.
+ * certificate comes from another CA, or names another address, is refused by the listener, and
+ * the dialer refuses a listener whose certificate it cannot verify.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type tls from 'node:tls';
+import { checkPeerSan } from '../../src/transport/peer-san.ts';
 import { Transport, type TransportHandlers, type TransportTls } from '../../src/transport/transport.ts';
 import type { Message, MsgSnap } from '../../src/raft/types.ts';
 import { makeTestPki, type KeyPair, type TestPki } from '../helpers/pki.ts';
@@ -124,6 +126,35 @@ test('client-certificate auth refuses a member whose certificate comes from anot
     await a.stop();
     await b.stop();
   }
+});
+
+test('client-certificate auth refuses a certificate of the right CA that names another address', async () => {
+  // b's certificate is for 192.0.2.1; a's is good, so only a's address check stops b's dials.
+  const { a, b, sa, sb } = await members(peerTls(pki.server, pki.ca), peerTls(pki.elsewhere, pki.ca));
+  try {
+    b.send([rejection('b', 'a', 1)]);
+    await until('a refuses b', () => sa.logs.some((l) => /rejected connection/.test(l)));
+    assert.match(sa.logs.join('\n'), /rejected connection from "127\.0\.0\.1:\d+" \(error "tls: certificate is valid for 192\.0\.2\.1, not 127\.0\.0\.1"\)/);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(sa.received, []);
+    // The other way round, a's dialer finds that b's listener certificate is not for b's address.
+    a.send([rejection('a', 'b', 2)]);
+    await until('a refuses to talk to b', () => sa.logs.some((l) => /cannot reach peer b .*192\.0\.2\.1/.test(l)));
+    assert.deepEqual(sb.received, []);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
+
+test('the address check: IP SANs, DNS SANs that resolve to the address, or no SANs at all', async () => {
+  const cert = (subjectaltname?: string) => ({ subjectaltname }) as tls.PeerCertificate;
+  const resolve = async (name: string) => (name === 'm1.example' ? ['10.0.0.1'] : []);
+  assert.equal(await checkPeerSan(cert('IP Address:10.0.0.1'), '10.0.0.1', resolve), null);
+  assert.equal(await checkPeerSan(cert('IP Address:10.0.0.1'), '::ffff:10.0.0.1', resolve), null);
+  assert.equal(await checkPeerSan(cert('IP Address:10.0.0.2, DNS:m1.example'), '10.0.0.1', resolve), null);
+  assert.equal(await checkPeerSan(cert(undefined), '10.0.0.1', resolve), null);
+  assert.equal(await checkPeerSan(cert('IP Address:10.0.0.2, DNS:m2.example'), '10.0.0.1', resolve), 'certificate is valid for 10.0.0.2, m2.example, not 10.0.0.1');
 });
 
 test('a plaintext dialer gets nothing through to a TLS listener', async () => {
