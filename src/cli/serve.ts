@@ -1,10 +1,11 @@
 /** `conclave serve`: runs a member until SIGTERM or SIGINT, then shuts it down cleanly. */
 import { Command, Option } from 'commander';
 import pino from 'pino';
-import { FLAG_HELP, FLAG_NAMES, SERVER_DEFAULTS, resolveConfig, type ServerConfig } from '../server/config.ts';
+import { ConfigError, FLAG_HELP, FLAG_NAMES, SERVER_DEFAULTS, isBooleanSetting, resolveConfig, type ServerConfig } from '../server/config.ts';
 import { Member, type Logger } from '../server/member.ts';
+import { loadServerTls, type TlsMaterial } from '../server/tls.ts';
 
-export type ClientApiStarter = (member: Member, config: ServerConfig, log: Logger) => Promise<{ close(): Promise<void> }>;
+export type ClientApiStarter = (member: Member, config: ServerConfig, log: Logger, clientTls: TlsMaterial | null) => Promise<{ close(): Promise<void> }>;
 
 export function serveCommand(startClientApi: ClientApiStarter): Command {
   const cmd = new Command('serve').description('run a Conclave member (etcd-compatible flags)');
@@ -12,17 +13,27 @@ export function serveCommand(startClientApi: ClientApiStarter): Command {
   for (const key of Object.keys(FLAG_NAMES) as (keyof typeof FLAG_NAMES)[]) {
     const flag = FLAG_NAMES[key];
     const def = SERVER_DEFAULTS[key];
-    const option = new Option(`--${flag} <value>`, `${FLAG_HELP[key]}${def === '' ? '' : ` (default "${def}")`}`);
+    // A switch may stand alone (`--client-cert-auth`) or take a value (`--client-cert-auth=false`).
+    const option = new Option(`--${flag} ${isBooleanSetting(key) ? '[value]' : '<value>'}`, `${FLAG_HELP[key]}${def === '' ? '' : ` (default "${def}")`}`);
     attribute.set(flag, option.attributeName());
     cmd.addOption(option);
   }
-  cmd.addOption(new Option('--config-file <path>', 'path to a config file of flat "flag-name: value" lines'));
+  cmd.addOption(new Option('--config-file <path>', 'path to a config file of "flag-name: value" lines (etcd\'s YAML, with its client-transport-security and peer-transport-security sections)'));
   attribute.set('config-file', 'configFile');
-  cmd.action(async (opts: Record<string, string | undefined>) => {
+  cmd.action(async (opts: Record<string, string | true | undefined>) => {
     const flags: Record<string, string | undefined> = {};
-    for (const [flag, attr] of attribute) flags[flag] = opts[attr];
-    const config = resolveConfig(flags, process.env);
-    await runUntilSignalled(config, startClientApi);
+    for (const [flag, attr] of attribute) {
+      const value = opts[attr];
+      flags[flag] = value === true ? 'true' : value;
+    }
+    try {
+      await runUntilSignalled(resolveConfig(flags, process.env), startClientApi);
+    } catch (e) {
+      // A configuration the member cannot start with: say why in one line, as etcd does.
+      if (!(e instanceof ConfigError)) throw e;
+      console.error(`conclave serve: ${e.message}`);
+      process.exit(1);
+    }
   });
   return cmd;
 }
@@ -40,10 +51,12 @@ async function runUntilSignalled(config: ServerConfig, startClientApi: ClientApi
     logger.fatal({ err: e }, 'member failed; stopping');
     process.exit(1);
   };
-  const member = await Member.start(config, log, fatal);
+  // Certificates are checked (or made, with --auto-tls) before anything starts, as etcd does.
+  const tls = await loadServerTls(config, log);
+  const member = await Member.start(config, log, fatal, tls.peer);
   // As etcd, serve clients only once this member is published (its client URLs known to all).
   await member.whenPublished();
-  const api = await startClientApi(member, config, log);
+  const api = await startClientApi(member, config, log, tls.client);
   log.info(`serving client requests on ${config.listenClientUrls.join(', ')} (data in ${config.dataDir})`);
   const shutdown = (signal: string): void => {
     if (shuttingDown) return;

@@ -35,11 +35,36 @@ export const SERVER_DEFAULTS = {
   logLevel: 'info',
   /** Refuse membership changes that could cost the cluster its quorum (etcd's default: true). */
   strictReconfigCheck: 'true',
+  // Client TLS (the client port), etcd's flags: see tls.ts.
+  certFile: '',
+  keyFile: '',
+  trustedCaFile: '',
+  clientCertAuth: false,
+  autoTls: false,
+  // Peer TLS (the peer transport).
+  peerCertFile: '',
+  peerKeyFile: '',
+  peerTrustedCaFile: '',
+  peerClientCertAuth: false,
+  peerAutoTls: false,
 } as const;
 
 export const QUOTA_BACKEND_BYTES_DEFAULT = 2 * 1024 * 1024 * 1024;
 /** etcd's warning threshold: quotas above this are allowed but discouraged. */
 export const QUOTA_BACKEND_BYTES_MAX = 8 * 1024 * 1024 * 1024;
+
+/** One side's TLS flags (client or peer), as given; tls.ts loads and checks the files. */
+export interface TlsSettings {
+  /** PEM certificate and key of this member ('' = none). */
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** PEM CA certificates the other side's certificate must chain to ('' = the system's). */
+  readonly trustedCaFile: string;
+  /** Require a certificate from whoever connects (etcd: also implied by trustedCaFile). */
+  readonly clientCertAuth: boolean;
+  /** Make (or reuse) a self-signed certificate under <data-dir>/fixtures when no files are given. */
+  readonly autoTls: boolean;
+}
 
 export interface ServerConfig {
   readonly name: string;
@@ -61,6 +86,8 @@ export interface ServerConfig {
   readonly maxTxnOps: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   readonly strictReconfigCheck: boolean;
+  readonly clientTls: TlsSettings;
+  readonly peerTls: TlsSettings;
 }
 
 export class ConfigError extends Error {
@@ -93,6 +120,16 @@ export const FLAG_NAMES: Record<Key, string> = {
   maxTxnOps: 'max-txn-ops',
   logLevel: 'log-level',
   strictReconfigCheck: 'strict-reconfig-check',
+  certFile: 'cert-file',
+  keyFile: 'key-file',
+  trustedCaFile: 'trusted-ca-file',
+  clientCertAuth: 'client-cert-auth',
+  autoTls: 'auto-tls',
+  peerCertFile: 'peer-cert-file',
+  peerKeyFile: 'peer-key-file',
+  peerTrustedCaFile: 'peer-trusted-ca-file',
+  peerClientCertAuth: 'peer-client-cert-auth',
+  peerAutoTls: 'peer-auto-tls',
 };
 
 export const FLAG_HELP: Record<Key, string> = {
@@ -114,20 +151,54 @@ export const FLAG_HELP: Record<Key, string> = {
   maxTxnOps: 'maximum number of operations permitted in a transaction',
   logLevel: "log level: 'debug', 'info', 'warn' or 'error'",
   strictReconfigCheck: 'reject reconfiguration requests that would cause quorum loss',
+  certFile: 'path to the client server TLS cert file',
+  keyFile: 'path to the client server TLS key file',
+  trustedCaFile: 'path to the client server TLS trusted CA cert file (client certificates are then required)',
+  clientCertAuth: 'enable client cert authentication',
+  autoTls: 'client TLS using generated certificates',
+  peerCertFile: 'path to the peer server TLS cert file',
+  peerKeyFile: 'path to the peer server TLS key file',
+  peerTrustedCaFile: 'path to the peer server TLS trusted CA file (peer certificates are then required)',
+  peerClientCertAuth: 'enable peer client cert authentication',
+  peerAutoTls: 'peer TLS using generated certificates',
 };
 
-/** Reads etcd's config-file format: flat `key: value` lines, `#` comments, optional quotes. */
+/** Settings that are switches: `--flag` alone means true, as with etcd's boolean flags. */
+export function isBooleanSetting(key: Key): boolean {
+  return typeof SERVER_DEFAULTS[key] === 'boolean';
+}
+
+/**
+ * etcd's config file nests the TLS settings in two sections; a setting inside one is read as the
+ * flag of that name, with the section's prefix.
+ */
+const CONFIG_FILE_SECTIONS: Record<string, string> = {
+  'client-transport-security': '',
+  'peer-transport-security': 'peer-',
+};
+
+/**
+ * Reads etcd's config-file format: `key: value` lines, `#` comments, optional quotes, and the
+ * indented settings of the client-transport-security and peer-transport-security sections.
+ */
 export function parseConfigFile(text: string, path: string): Record<string, string> {
   const out: Record<string, string> = {};
+  let prefix: string | null = null;
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.replace(/\s+#.*$/, '').trim();
     if (line === '' || line.startsWith('#')) return;
     const m = /^([A-Za-z0-9_-]+)\s*:\s*(.*)$/.exec(line);
     if (m === null) throw new ConfigError(`${path}:${i + 1}: expected "key: value", got "${raw.trim()}"`);
+    const indented = /^\s/.test(raw);
+    if (!indented) prefix = null;
     let value = m[2]!.trim();
+    if (!indented && value === '' && CONFIG_FILE_SECTIONS[m[1]!] !== undefined) {
+      prefix = CONFIG_FILE_SECTIONS[m[1]!]!;
+      return;
+    }
     if (/^(['"]).*\1$/.test(value)) value = value.slice(1, -1);
     if (value === 'null' || value === '~') return;
-    out[m[1]!] = value;
+    out[`${indented && prefix !== null ? prefix : ''}${m[1]!}`] = value;
   });
   return out;
 }
@@ -152,6 +223,13 @@ function positiveInt(value: string, flag: string, allowZero = false): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || (!allowZero && n === 0)) throw new ConfigError(`--${flag} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got "${value}"`);
   return n;
+}
+
+/** Go's strconv.ParseBool, which etcd's boolean flags use. */
+function bool(value: string, flag: string): boolean {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
+  throw new ConfigError(`invalid boolean value "${value}" for --${flag}`);
 }
 
 function parseInitialCluster(value: string): Map<string, string[]> {
@@ -208,6 +286,13 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
   const strict = raw('strictReconfigCheck');
   if (strict !== 'true' && strict !== 'false') throw new ConfigError(`--strict-reconfig-check must be true or false, got "${strict}"`);
   const quota = positiveInt(raw('quotaBackendBytes'), FLAG_NAMES.quotaBackendBytes, true);
+  const tlsSettings = (keys: readonly [Key, Key, Key, Key, Key]): TlsSettings => ({
+    certFile: raw(keys[0]),
+    keyFile: raw(keys[1]),
+    trustedCaFile: raw(keys[2]),
+    clientCertAuth: bool(raw(keys[3]), FLAG_NAMES[keys[3]]),
+    autoTls: bool(raw(keys[4]), FLAG_NAMES[keys[4]]),
+  });
 
   return {
     name,
@@ -228,5 +313,7 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     maxTxnOps: positiveInt(raw('maxTxnOps'), FLAG_NAMES.maxTxnOps),
     logLevel,
     strictReconfigCheck: strict === 'true',
+    clientTls: tlsSettings(['certFile', 'keyFile', 'trustedCaFile', 'clientCertAuth', 'autoTls']),
+    peerTls: tlsSettings(['peerCertFile', 'peerKeyFile', 'peerTrustedCaFile', 'peerClientCertAuth', 'peerAutoTls']),
   };
 }

@@ -20,6 +20,8 @@ import { MemoryStorage, bootstrapStorage } from '../raft/storage.ts';
 import type { ConfChange, HardState, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
 import { Transport, type ClusterMembership } from '../transport/transport.ts';
 import { fetchMembership } from '../transport/membership-query.ts';
+import type tls from 'node:tls';
+import { dialOptions, loadRoleTls, requireTlsFor, serverOptions, type TlsMaterial } from './tls.ts';
 import { DiskLog, Wal, WalClusterMismatchError, loadNewest } from '../wal/index.ts';
 import { readAlarms, type AlarmRecord } from './alarms.ts';
 import { ApplyMachine, fromLeaseError, fromMvccError, type ApplyOutcome, type ApplyResponse } from './apply.ts';
@@ -106,7 +108,7 @@ interface Durable {
  * Asks the peers named in --initial-cluster for the running cluster's membership (etcd does the
  * same over its peer HTTP API), retrying for a while: they may be starting too.
  */
-async function discoverMembership(config: ServerConfig, log: Logger): Promise<ClusterMembership> {
+async function discoverMembership(config: ServerConfig, dialTls: tls.ConnectionOptions, log: Logger): Promise<ClusterMembership> {
   const mine = new Set(config.initialAdvertisePeerUrls);
   const peers = [...config.initialCluster.values()].flat().filter((u) => !mine.has(u));
   if (peers.length === 0) throw new Error('--initial-cluster-state existing: --initial-cluster names no other member to join');
@@ -115,7 +117,7 @@ async function discoverMembership(config: ServerConfig, log: Logger): Promise<Cl
   for (;;) {
     for (const url of peers) {
       try {
-        return await fetchMembership(url);
+        return await fetchMembership(url, dialTls);
       } catch (e) {
         problems.push(`${url}: ${(e as Error).message}`);
       }
@@ -127,8 +129,8 @@ async function discoverMembership(config: ServerConfig, log: Logger): Promise<Cl
 }
 
 /** Creates the data dir of a member joining a running cluster that added it (MemberAdd) already. */
-async function joinExisting(config: ServerConfig, p: Paths, log: Logger): Promise<Durable> {
-  const membership = await discoverMembership(config, log);
+async function joinExisting(config: ServerConfig, p: Paths, dialTls: tls.ConnectionOptions, log: Logger): Promise<Durable> {
+  const membership = await discoverMembership(config, dialTls, log);
   const mine = new Set(config.initialAdvertisePeerUrls);
   const me = membership.members.find((m) => m.peerUrls.some((u) => mine.has(u)));
   if (me === undefined) {
@@ -145,7 +147,7 @@ async function joinExisting(config: ServerConfig, p: Paths, log: Logger): Promis
   return { wal, storage: new MemoryStorage(), memberId: me.id, clusterId: membership.clusterId, initialPeers: peers };
 }
 
-async function openDurable(config: ServerConfig, p: Paths, log: Logger): Promise<Durable> {
+async function openDurable(config: ServerConfig, p: Paths, dialTls: tls.ConnectionOptions, log: Logger): Promise<Durable> {
   const expectedMember = deriveMemberId(config.initialAdvertisePeerUrls, config.initialClusterToken);
   const initialIds = new Map([...config.initialCluster].map(([name, urls]) => [name, deriveMemberId(urls, config.initialClusterToken)]));
   const expectedCluster = deriveClusterId([...initialIds.values()]);
@@ -180,7 +182,7 @@ async function openDurable(config: ServerConfig, p: Paths, log: Logger): Promise
     return { wal: recovered.wal, storage, memberId: recovered.metadata.memberId, clusterId: recovered.metadata.clusterId, initialPeers: new Map() };
   }
 
-  if (config.initialClusterState === 'existing') return joinExisting(config, p, log);
+  if (config.initialClusterState === 'existing') return joinExisting(config, p, dialTls, log);
   await mkdir(p.snap, { recursive: true });
   const wal = await Wal.create(p.wal, { memberId: expectedMember, clusterId: expectedCluster });
   const contexts = new Map([...config.initialCluster].map(([name, urls]) => [initialIds.get(name)!, encodeMemberContext({ name, peerUrls: urls })]));
@@ -253,6 +255,7 @@ export class Member {
     private readonly log: Logger,
     private readonly onFatal: (e: unknown) => void,
     private readonly lessor: Lessor,
+    peerTls: TlsMaterial | null,
   ) {
     this.store = store;
     this.watchHub = new WatchHub(store);
@@ -264,6 +267,7 @@ export class Member {
       clusterId,
       listenHost: peer.hostname.replace(/^\[|\]$/g, ''),
       listenPort: Number(peer.port),
+      tls: { server: peer.protocol === 'https:' && peerTls !== null ? serverOptions(peerTls) : undefined, dial: dialOptions(peerTls) },
       handlers: {
         onMessage: (m) => {
           this.lastHeard.set(m.from, performance.now());
@@ -321,16 +325,22 @@ export class Member {
     });
   }
 
-  static async start(config: ServerConfig, log: Logger, onFatal: (e: unknown) => void): Promise<Member> {
+  /**
+   * Starts the member. `peerTls` is the loaded peer TLS material (see loadServerTls); left out,
+   * it is loaded from the configuration here.
+   */
+  static async start(config: ServerConfig, log: Logger, onFatal: (e: unknown) => void, peerTls?: TlsMaterial | null): Promise<Member> {
+    const tls = peerTls !== undefined ? peerTls : await loadRoleTls('peer', config, log);
+    requireTlsFor('peer', config.listenPeerUrls, tls);
     const p = paths(config.dataDir);
     await mkdir(p.snap, { recursive: true });
-    const durable = await openDurable(config, p, log);
+    const durable = await openDurable(config, p, dialOptions(tls), log);
     for (const leftover of readdirSync(join(config.dataDir, 'member')).filter((f) => f.startsWith('db.incoming-'))) {
       await rm(join(config.dataDir, 'member', leftover), { recursive: true, force: true });
     }
     const lessor = new Lessor({ ttlSecondsMin: minLeaseTtlSeconds(config.heartbeatInterval, config.electionTimeout) });
     const store = await openStore(p.db, config, lessor);
-    const member = new Member(config, durable.memberId, durable.clusterId, durable.wal, durable.storage, store, p, log, onFatal, lessor);
+    const member = new Member(config, durable.memberId, durable.clusterId, durable.wal, durable.storage, store, p, log, onFatal, lessor, tls);
     await member.transport.start();
     member.updatePeers();
     // A new or joining member knows its peers from the flags (or from them) until the log says.

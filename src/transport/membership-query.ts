@@ -3,17 +3,16 @@
  * channel): how a member started with --initial-cluster-state existing learns the cluster's id
  * and its own id, which MemberAdd chose, before it opens its data directory.
  */
-import net from 'node:net';
+import type tls from 'node:tls';
 import { decodeText, encodeHello, Channel, FrameKind, FrameSplitter, type Frame } from './frames.ts';
-import { parsePeerUrl, TRANSPORT_LIMITS, type ClusterMembership } from './transport.ts';
+import { dialPeer, TRANSPORT_LIMITS, type ClusterMembership } from './transport.ts';
 
-export async function fetchMembership(peerUrl: string, timeoutMs: number = TRANSPORT_LIMITS.dialTimeoutMs): Promise<ClusterMembership> {
-  const { host, port } = parsePeerUrl(peerUrl);
+export async function fetchMembership(peerUrl: string, dialTls?: tls.ConnectionOptions, timeoutMs: number = TRANSPORT_LIMITS.dialTimeoutMs): Promise<ClusterMembership> {
   return new Promise<ClusterMembership>((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const { socket, ready } = dialPeer(peerUrl, dialTls);
     const splitter = new FrameSplitter(TRANSPORT_LIMITS.frameBytesMax);
     socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no answer from ${peerUrl} within ${timeoutMs} ms`)));
-    socket.once('connect', () => socket.write(encodeHello({ clusterId: '', from: '', to: '', channel: Channel.Membership })));
+    socket.once(ready, () => socket.write(encodeHello({ clusterId: '', from: '', to: '', channel: Channel.Membership })));
     socket.on('data', (chunk: Buffer) => {
       let frames: Frame[];
       try {

@@ -7,8 +7,16 @@
  * is full, or the peer is down, messages are dropped and Raft is told the peer is unreachable.
  * Messages from another cluster, from unknown members, or addressed to another member are
  * refused at the handshake.
+ *
+ * TLS (etcd's https:// peer URLs): with `tls.server` the listener speaks TLS only (and, if those
+ * options require one, refuses a dialer without a certificate the CA vouches for, or whose
+ * certificate does not name the address it dials from: peer-san.ts); a peer whose
+ * URL is https:// is dialed over TLS with `tls.dial` (our certificate, and the CAs its
+ * certificate must chain to; its name or IP must match the URL's host), snapshot connections
+ * included.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { decodeMessage, encodeMessage, writeMessage, Writer } from './codec.ts';
 import { coalesce } from './coalesce.ts';
 import {
@@ -28,6 +36,8 @@ import {
   type Hello,
 } from './frames.ts';
 import type { Message, MsgSnap, NodeId } from '../raft/types.ts';
+import { rejectedConnectionText, tlsErrorText, tlsHandshakeFailure } from '../util/tls-errors.ts';
+import { checkPeerSan } from './peer-san.ts';
 
 export const TRANSPORT_LIMITS = {
   /** Messages waiting for one peer's connection before new ones are dropped. */
@@ -41,6 +51,8 @@ export const TRANSPORT_LIMITS = {
   reconnectBackoffMinMs: 50,
   reconnectBackoffMaxMs: 2000,
   dialTimeoutMs: 3000,
+  /** Time an inbound TLS connection has to complete its handshake. */
+  tlsHandshakeTimeoutMs: 10_000,
 } as const;
 
 export type TransportLimits = { -readonly [K in keyof typeof TRANSPORT_LIMITS]: number };
@@ -71,20 +83,45 @@ export interface ClusterMembership {
   readonly members: ReadonlyArray<{ readonly id: NodeId; readonly name: string; readonly peerUrls: readonly string[] }>;
 }
 
+export interface TransportTls {
+  /** The listener serves TLS with these options (certificate, key, client-certificate checks). */
+  readonly server?: tls.TlsOptions;
+  /** Options for dialing a peer whose URL is https://. */
+  readonly dial?: tls.ConnectionOptions;
+}
+
 export interface TransportOptions {
   readonly memberId: NodeId;
   readonly clusterId: string;
   readonly listenHost: string;
   readonly listenPort: number;
   readonly handlers: TransportHandlers;
+  readonly tls?: TransportTls;
   readonly limits?: Partial<TransportLimits>;
   readonly log?: (level: 'debug' | 'info' | 'warn', msg: string) => void;
 }
 
-export function parsePeerUrl(url: string): { host: string; port: number } {
+export function parsePeerUrl(url: string): { host: string; port: number; secure: boolean } {
   const u = new URL(url);
-  const port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-  return { host: u.hostname.replace(/^\[|\]$/g, ''), port };
+  const secure = u.protocol === 'https:';
+  const port = Number(u.port || (secure ? 443 : 80));
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port, secure };
+}
+
+/** A connection to a peer and the event after which it may carry frames. */
+export interface DialedPeer {
+  readonly socket: net.Socket;
+  readonly ready: 'connect' | 'secureConnect';
+}
+
+/**
+ * Opens a connection to a peer URL, over TLS if it is https:// (for TLS, frames may flow once
+ * the peer's certificate passed the checks: `secureConnect`).
+ */
+export function dialPeer(url: string, dialTls: tls.ConnectionOptions | undefined): DialedPeer {
+  const { host, port, secure } = parsePeerUrl(url);
+  if (!secure) return { socket: net.connect({ host, port }), ready: 'connect' };
+  return { socket: tls.connect({ ...dialTls, host, port }), ready: 'secureConnect' };
 }
 
 export class Transport {
@@ -96,7 +133,26 @@ export class Transport {
 
   constructor(private readonly opts: TransportOptions) {
     this.limits = { ...TRANSPORT_LIMITS, ...opts.limits };
-    this.server = net.createServer((socket) => this.accept(socket));
+    const serverTls = opts.tls?.server;
+    if (serverTls !== undefined) {
+      this.server = tls.createServer({ ...serverTls, handshakeTimeout: this.limits.tlsHandshakeTimeoutMs }, (socket) => this.accept(socket));
+      this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+        const reason = tlsHandshakeFailure(err, socket);
+        const remote = socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`;
+        if (reason !== null) opts.log?.('warn', rejectedConnectionText(reason, remote));
+      });
+    } else {
+      this.server = net.createServer((socket) => this.accept(socket));
+    }
+    // Every connection, TLS ones still in their handshake too, so that stop() ends them all.
+    this.server.on('connection', (socket: net.Socket) => {
+      if (this.stopped) {
+        socket.destroy();
+        return;
+      }
+      this.inbound.add(socket);
+      socket.on('close', () => this.inbound.delete(socket));
+    });
   }
 
   async start(): Promise<void> {
@@ -166,9 +222,30 @@ export class Transport {
       return;
     }
     socket.setNoDelay(true);
-    this.inbound.add(socket);
+    this.inbound.add(socket); // a TLS socket is not the raw one seen on 'connection'
     socket.on('close', () => this.inbound.delete(socket));
     socket.on('error', () => socket.destroy());
+    if (!(socket instanceof tls.TLSSocket) || this.opts.tls?.server?.requestCert !== true) {
+      this.serve(socket);
+      return;
+    }
+    // A client certificate must also name the address it comes from (peer-san.ts).
+    socket.pause();
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    void checkPeerSan(socket.getPeerCertificate(), socket.remoteAddress ?? '').then((problem) => {
+      if (socket.destroyed) return;
+      if (problem !== null) {
+        this.opts.log?.('warn', rejectedConnectionText(`tls: ${problem}`, remote));
+        socket.destroy();
+        return;
+      }
+      this.serve(socket);
+      socket.resume();
+    });
+  }
+
+  /** Reads the handshake, then messages or a snapshot, from an accepted connection. */
+  private serve(socket: net.Socket): void {
     const splitter = new FrameSplitter(this.limits.frameBytesMax);
     let hello: Hello | null = null;
     let snapshot: SnapshotReceiver | null = null;
@@ -296,8 +373,8 @@ class Peer {
   private flushScheduled = false;
   private backoffMs: number;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  private readonly host: string;
-  private readonly port: number;
+  /** Why the last dial failed, logged once until it changes or a dial succeeds. */
+  private lastDialError = '';
 
   constructor(
     readonly id: NodeId,
@@ -305,7 +382,6 @@ class Peer {
     private readonly opts: TransportOptions,
     private readonly limits: TransportLimits,
   ) {
-    ({ host: this.host, port: this.port } = parsePeerUrl(url));
     this.backoffMs = limits.reconnectBackoffMinMs;
   }
 
@@ -356,16 +432,32 @@ class Peer {
     socket.write(Buffer.from(w.finish()));
   }
 
+  /**
+   * Opens a connection to the peer, over TLS if its URL is https://; `ready` is the event after
+   * which it may carry frames (for TLS: once the peer's certificate passed the checks).
+   */
+  private dial(): DialedPeer {
+    return dialPeer(this.url, this.opts.tls?.dial);
+  }
+
+  private dialFailed(e: Error): void {
+    const why = tlsErrorText(e);
+    if (why === this.lastDialError) return;
+    this.lastDialError = why;
+    this.opts.log?.('warn', `cannot reach peer ${this.id} at ${this.url}: ${why}`);
+  }
+
   private connect(): void {
     if (this.connecting || this.socket !== null || this.closed || this.reconnectTimer !== null) return;
     this.connecting = true;
-    const socket = net.connect({ host: this.host, port: this.port });
+    const { socket, ready } = this.dial();
     socket.setNoDelay(true);
     socket.setTimeout(this.limits.dialTimeoutMs, () => socket.destroy(new Error('dial timeout')));
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       socket.setTimeout(0);
       this.connecting = false;
       this.socket = socket;
+      this.lastDialError = '';
       this.backoffMs = this.limits.reconnectBackoffMinMs;
       socket.write(encodeHello({ clusterId: this.opts.clusterId, from: this.opts.memberId, to: this.id, channel: Channel.Messages }));
       this.opts.log?.('info', `connected to peer ${this.id} at ${this.url}`);
@@ -380,7 +472,10 @@ class Peer {
         if (reason === REMOVED_REASON) this.opts.handlers.onRemoved();
       }
     });
-    socket.on('error', () => socket.destroy());
+    socket.on('error', (e) => {
+      this.dialFailed(e);
+      socket.destroy();
+    });
     socket.once('close', () => {
       this.connecting = false;
       if (this.socket === socket) this.socket = null;
@@ -398,7 +493,7 @@ class Peer {
   /** Streams a snapshot on its own connection and reports the outcome to Raft. */
   sendSnapshot(m: MsgSnap): void {
     if (this.closed) return;
-    const socket = net.connect({ host: this.host, port: this.port });
+    const { socket, ready } = this.dial();
     socket.setNoDelay(true);
     let reported = false;
     const report = (ok: boolean, why: string): void => {
@@ -419,7 +514,7 @@ class Peer {
     });
     socket.on('error', (e) => report(false, e.message));
     socket.on('close', () => report(false, 'connection closed'));
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       void (async () => {
         socket.write(encodeHello({ clusterId: this.opts.clusterId, from: this.opts.memberId, to: this.id, channel: Channel.Snapshot }));
         socket.write(frame(FrameKind.Message, encodeMessage(m)));

@@ -5,7 +5,8 @@
  * stop() (SIGTERM, then SIGKILL after a grace period) by its PID.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -65,6 +66,23 @@ export function etcdAvailable(): boolean {
 export interface ClusterOptions {
   /** Extra flags for every member, e.g. { 'quota-backend-bytes': '65536' }. */
   flags?: Record<string, string>;
+  /** Extra flags for single members (by index), over `flags`. */
+  memberFlags?: Record<number, Record<string, string>>;
+  /** https:// client or peer URLs (the certificates are flags: cert-file, peer-cert-file, …). */
+  clientScheme?: 'http' | 'https';
+  peerScheme?: 'http' | 'https';
+  /** What the health check presents to https:// client URLs: the CA, and a client certificate if required. */
+  clientTls?: ClientTlsFiles;
+  /** Members that must be healthy before startCluster returns (default: all). */
+  expectHealthy?: readonly number[];
+}
+
+/** PEM files a client uses to reach a TLS client port. */
+export interface ClientTlsFiles {
+  /** The CA to verify the server with; without it, the server's certificate is not verified (--auto-tls). */
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
 }
 
 export async function startCluster(flavour: Flavour, size: number, options: ClusterOptions = {}): Promise<ProcessCluster> {
@@ -72,15 +90,15 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
   const ports = await freePorts(2 * size);
   const members: ServerProcess[] = Array.from({ length: size }, (_, i) => ({
     name: `m${i}`,
-    clientUrl: `http://127.0.0.1:${ports[2 * i]}`,
-    peerUrl: `http://127.0.0.1:${ports[2 * i + 1]}`,
+    clientUrl: `${options.clientScheme ?? 'http'}://127.0.0.1:${ports[2 * i]}`,
+    peerUrl: `${options.peerScheme ?? 'http'}://127.0.0.1:${ports[2 * i + 1]}`,
     dataDir: join(base, `m${i}`),
     ownFlags: {},
     child: null,
     output: '',
   }));
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
-  const flags = (m: ServerProcess): string[] => {
+  const flags = (m: ServerProcess, i: number): string[] => {
     const all: Record<string, string> = {
       name: m.name,
       'data-dir': m.dataDir,
@@ -94,6 +112,7 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
       'election-timeout': '500',
       ...options.flags,
       ...m.ownFlags,
+      ...options.memberFlags?.[i],
     };
     return Object.entries(all).map(([k, v]) => `--${k}=${v}`);
   };
@@ -102,7 +121,7 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
     if (m.child !== null) throw new Error(`${m.name} is already running`);
     // CONCLAVE_NODE_ARGS: extra node options for Conclave members (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeArgs = (process.env.CONCLAVE_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-    const [cmd, args] = flavour === 'conclave' ? [process.execPath, [...nodeArgs, CONCLAVE_BIN, 'serve', ...flags(m)]] : [ETCD_BIN, flags(m)];
+    const [cmd, args] = flavour === 'conclave' ? [process.execPath, [...nodeArgs, CONCLAVE_BIN, 'serve', ...flags(m, i)]] : [ETCD_BIN, flags(m, i)];
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONCLAVE_LOG_LEVEL: 'warn' } });
     m.child = child;
     m.output = '';
@@ -131,8 +150,8 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
     const i = members.length;
     const m: ServerProcess = {
       name: `m${i}`,
-      clientUrl: `http://127.0.0.1:${clientPort}`,
-      peerUrl: `http://127.0.0.1:${peerPort}`,
+      clientUrl: `${options.clientScheme ?? 'http'}://127.0.0.1:${clientPort}`,
+      peerUrl: `${options.peerScheme ?? 'http'}://127.0.0.1:${peerPort}`,
       dataDir: join(base, `m${i}`),
       ownFlags: {},
       child: null,
@@ -158,7 +177,7 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
   };
   try {
     for (let i = 0; i < size; i++) await start(i);
-    await waitHealthy(cluster);
+    await waitHealthy(cluster, PROCESS_LIMITS.startTimeoutMs, options.clientTls, options.expectHealthy);
   } catch (e) {
     const logs = members.map((m) => `--- ${m.name}\n${m.output}`).join('\n');
     await cluster.destroy();
@@ -167,16 +186,45 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
   return cluster;
 }
 
-/** Waits until every running member answers GET /health with 200. */
-export async function waitHealthy(cluster: ProcessCluster, timeoutMs: number = PROCESS_LIMITS.startTimeoutMs): Promise<void> {
+/** GET of a URL, over https with the given CA and client certificate; resolves with the status and body. */
+export function httpsGet(url: string, files: ClientTlsFiles, timeoutMs: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const req = https.get(
+      url,
+      {
+        ca: files.ca === undefined ? undefined : readFileSync(files.ca),
+        rejectUnauthorized: files.ca !== undefined,
+        cert: files.cert === undefined ? undefined : readFileSync(files.cert),
+        key: files.key === undefined ? undefined : readFileSync(files.key),
+        timeout: timeoutMs,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * Waits until every running member (or those of `only`) answers GET /health with 200; https://
+ * client URLs are checked with `tls`.
+ */
+export async function waitHealthy(cluster: ProcessCluster, timeoutMs: number = PROCESS_LIMITS.startTimeoutMs, tls?: ClientTlsFiles, only?: readonly number[]): Promise<void> {
   const end = Date.now() + timeoutMs;
-  for (const m of cluster.members) {
-    if (m.child === null) continue;
+  for (const [i, m] of cluster.members.entries()) {
+    if (m.child === null || (only !== undefined && !only.includes(i))) continue;
     for (;;) {
       try {
         // etcd holds requests until it is ready (a member without quorum never is): bound the wait.
-        const res = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(Math.max(1, end - Date.now())) });
-        if (res.status === 200) break;
+        const left = Math.max(1, end - Date.now());
+        const url = `${m.clientUrl}/health`;
+        const status = url.startsWith('https:') && tls !== undefined ? (await httpsGet(url, tls, left)).status : (await fetch(url, { signal: AbortSignal.timeout(left) })).status;
+        if (status === 200) break;
       } catch {
         // not listening yet, or not answering in time
       }

@@ -147,7 +147,7 @@ test('a member that is joining learns the membership over the peer port, without
     await a.stop();
     await b.stop();
   }
-  await assert.rejects(fetchMembership(`http://127.0.0.1:${b.port()}`, 500));
+  await assert.rejects(fetchMembership(`http://127.0.0.1:${b.port()}`, undefined, 500));
 });
 
 test('a member that was removed is told so at the handshake', async () => {

@@ -10,6 +10,8 @@ import { toGrpcError } from './errors.ts';
 import type { ServerConfig } from '../../server/config.ts';
 import type { Logger, Member } from '../../server/member.ts';
 import { ClusterApi, clusterService } from './cluster.ts';
+import { rejectedConnectionText } from '../../util/tls-errors.ts';
+import { loadRoleTls, requireTlsFor, serverOptions, type TlsMaterial } from '../../server/tls.ts';
 import { Gateway, sendHttpError, sendJson } from './gateway.ts';
 import { KvApi, kvService } from './kv.ts';
 import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION, maintenanceService } from './maintenance.ts';
@@ -124,7 +126,13 @@ function addKeepAliveRoute(gateway: Gateway, service: Service, api: LeaseApi): v
   });
 }
 
-export async function startClientApi(member: Member, config: ServerConfig, log: Logger): Promise<ClientApi> {
+/**
+ * Serves the client API on every --listen-client-urls entry. `clientTls` is the loaded client
+ * TLS material (see loadServerTls); left out, it is loaded from the configuration here.
+ */
+export async function startClientApi(member: Member, config: ServerConfig, log: Logger, clientTls?: TlsMaterial | null): Promise<ClientApi> {
+  const tls = clientTls !== undefined ? clientTls : await loadRoleTls('client', config, log);
+  requireTlsFor('client', config.listenClientUrls, tls);
   const messageBytesMax = config.maxRequestBytes + CLIENT_API_LIMITS.grpcOverheadBytes;
   const grpc = new GrpcServer({
     receiveBytesMax: messageBytesMax,
@@ -176,12 +184,14 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     });
   };
 
+  // A refused handshake (no, an untrusted or an expired client certificate), a warning as in etcd.
+  const onTlsError = (reason: string, remote: string | undefined): void => log.warn(rejectedConnectionText(reason, remote));
   const ports: ClientPort[] = [];
   try {
     for (const url of config.listenClientUrls) {
       const u = new URL(url);
-      if (u.protocol !== 'http:') throw new Error(`--listen-client-urls: ${url}: only http:// is served so far`);
-      ports.push(await listenClientPort({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 2379) }, grpc.handleStream, onRequest));
+      const secure = u.protocol === 'https:' && tls !== null ? { tls: serverOptions(tls), onTlsError } : {};
+      ports.push(await listenClientPort({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 2379), ...secure }, grpc.handleStream, onRequest));
     }
   } catch (e) {
     await Promise.all(ports.map((p) => p.close(0)));

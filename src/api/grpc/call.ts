@@ -11,6 +11,7 @@ import type { Type } from 'protobufjs';
 import { FrameReader, frameMessage, gunzipMessage } from './framing.ts';
 import type { BidiStream, Metadata, MethodImpl } from './server.ts';
 import { encodeGrpcMessage, GrpcError, Status, statusText, toStatus } from './status.ts';
+import { sessionCommonName } from './tls-identity.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
@@ -180,6 +181,10 @@ export class ServerCall implements BidiStream<unknown, unknown> {
       this.cachedPeer = address.includes(':') ? `[${address}]:${socket!.remotePort}` : `${address}:${socket!.remotePort}`;
     }
     return this.cachedPeer;
+  }
+
+  get tlsCommonName(): string | undefined {
+    return sessionCommonName(this.stream.session);
   }
 
   get signal(): AbortSignal {

@@ -51,7 +51,8 @@ export const grpcTimeoutMsMax = 365 * 24 * 3600 * 1000;
 
 /**
  * Time a new plaintext connection has to send its first bytes so the mux can tell HTTP/2
- * from HTTP/1.1; a silent connection holds no more than this.
+ * from HTTP/1.1 (and a TLS one to complete its handshake); a silent connection holds no more
+ * than this.
  */
 export const muxSniffTimeoutMs = 10_000;
 

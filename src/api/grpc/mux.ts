@@ -13,10 +13,15 @@
  * An HTTP/2 connection first goes through a short handshake of ours that looks at its first
  * request (see authority.ts: grpc-go may send a URL as :authority, which nghttp2 refuses).
  *
- * TLS: ALPN decides without peeking: "h2" goes to the same internal http2 server (without the
- * authority handshake so far: the client port serves plaintext only), anything else
- * (http/1.1 or no ALPN) to the http server. This is what http2.createSecureServer({allowHTTP1})
- * does, but keeps one code path and gives both sides the raw stream/request API.
+ * TLS: ALPN decides: "h2" goes through the same preface check and authority handshake to the
+ * internal http2 server, anything else (http/1.1 or no ALPN) to the http server. This is what
+ * http2.createSecureServer({allowHTTP1}) does, but keeps one code path and gives both sides the
+ * raw stream/request API. The server prefers http/1.1 when a client offers both: gRPC clients
+ * offer only h2, while HTTP clients that offer both (curl, browsers) then get /health, /metrics
+ * and the gateway over HTTP/1.1, the only protocol the http side speaks (etcd answers them over
+ * HTTP/2 too; the answers are the same). A TLS handshake has the sniff timeout to complete. A
+ * verified client certificate's CN is recorded for the connection's http2 session, where the
+ * calls find it (tls-identity.ts).
  *
  * close(): stop accepting, GOAWAY to every HTTP/2 session (open calls may finish), idle
  * HTTP/1.1 connections closed, and after a grace period everything still open is destroyed.
@@ -27,6 +32,8 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { h2Handshake, type HandshakeLimits } from './authority.ts';
+import { setSessionCommonName, verifiedCommonName } from './tls-identity.ts';
+import { tlsHandshakeFailure } from '../../util/tls-errors.ts';
 import {
   grpcSessionMemoryMiBMax,
   grpcStreamsPerSessionMax,
@@ -47,11 +54,13 @@ export interface ClientPortOptions {
   port: number;
   /** Serve TLS (key, cert, ca, requestCert, …); ALPN h2/http1.1 is added. */
   tls?: tls.TlsOptions;
+  /** A TLS handshake failed (no, an untrusted or an expired client certificate, …): why, and from where if known. */
+  onTlsError?: (reason: string, remote: string | undefined) => void;
   /** SETTINGS_MAX_CONCURRENT_STREAMS per connection. Default grpcStreamsPerSessionMax. */
   streamsPerSessionMax?: number;
   /** nghttp2 memory budget per connection, MiB. Default grpcSessionMemoryMiBMax. */
   sessionMemoryMiBMax?: number;
-  /** Time a plaintext connection has to identify its protocol. Default muxSniffTimeoutMs. */
+  /** Time a connection has to identify its protocol (TLS: to complete its handshake). Default muxSniffTimeoutMs. */
   sniffTimeoutMs?: number;
   /**
    * Server-initiated HTTP/2 PING interval (etcd --grpc-keepalive-interval, default 2h there);
@@ -92,7 +101,10 @@ export async function listenClientPort(
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('stream', onStream);
   h2.on('sessionError', ignore); // the session is destroyed and its streams see 'close'
+  // The CN of the connection being handed to h2: node creates its session synchronously.
+  let handingOver: string | undefined;
   h2.on('session', (session: http2.ServerHttp2Session) => {
+    if (handingOver !== undefined) setSessionCommonName(session, handingOver);
     sessions.add(session);
     let timer: NodeJS.Timeout | undefined;
     if (keepaliveIntervalMs > 0) timer = keepalive(session, keepaliveIntervalMs, keepaliveTimeoutMs);
@@ -114,15 +126,20 @@ export async function listenClientPort(
   const sockets = new Set<net.Socket>();
   const sniffing = new Set<net.Socket>();
 
-  const toHttp2 = (socket: Duplex): void => {
-    h2.emit('connection', socket);
+  const toHttp2 = (socket: Duplex, commonName: string | undefined): void => {
+    handingOver = commonName;
+    try {
+      h2.emit('connection', socket);
+    } finally {
+      handingOver = undefined;
+    }
   };
   const handshakeLimits: HandshakeLimits = { ackTimeoutMs: sniffTimeoutMs, firstRequestGraceMs: muxFirstRequestGraceMs, bytesMax: muxHandshakeBytesMax };
   const toHttp1 = (socket: net.Socket): void => {
     h1.emit('connection', socket);
   };
 
-  const sniff = (socket: net.Socket): void => {
+  const sniff = (socket: net.Socket, commonName?: string): void => {
     sniffing.add(socket);
     let seen: Buffer | undefined;
     const onTimeout = (): void => {
@@ -141,7 +158,7 @@ export async function listenClientPort(
         // Still "sniffing" (close() destroys it) until the handshake hands the socket over.
         h2Handshake(socket, seen, handshakeLimits, (stream) => {
           sniffing.delete(socket);
-          if (stream !== null) toHttp2(stream);
+          if (stream !== null) toHttp2(stream, commonName);
         });
         return;
       }
@@ -161,16 +178,22 @@ export async function listenClientPort(
 
   let front: net.Server;
   if (options.tls !== undefined) {
-    front = tls.createServer({ ...options.tls, ALPNProtocols: ['h2', 'http/1.1'], noDelay: true });
+    front = tls.createServer({ ...options.tls, ALPNProtocols: ['http/1.1', 'h2'], handshakeTimeout: sniffTimeoutMs, noDelay: true });
     front.on('secureConnection', (socket: tls.TLSSocket) => {
       if (closing) {
         socket.destroy();
         return;
       }
-      if (socket.alpnProtocol === 'h2') toHttp2(socket);
+      // An h2 client must still open with the preface, and may send a URL as :authority.
+      if (socket.alpnProtocol === 'h2') sniff(socket, verifiedCommonName(socket));
       else toHttp1(socket);
     });
-    front.on('tlsClientError', ignore); // the socket is destroyed by node
+    const onTlsError = options.onTlsError;
+    // The socket is destroyed by node.
+    front.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+      const reason = tlsHandshakeFailure(err, socket);
+      if (reason !== null) onTlsError?.(reason, socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`);
+    });
   } else {
     front = net.createServer({ noDelay: true }, sniff);
   }

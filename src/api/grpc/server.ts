@@ -69,6 +69,12 @@ export interface CallContext {
   readonly deadline: number | undefined;
   /** Aborted with a GrpcError (CANCELLED, DEADLINE_EXCEEDED, …) when the call ends early. */
   readonly signal: AbortSignal;
+  /**
+   * The CN of the client's TLS certificate, when the port requires client certificates
+   * (--client-cert-auth or --trusted-ca-file) and verified it; etcd takes it as the user name.
+   * Undefined without TLS, without a verified certificate, or when the certificate has no CN.
+   */
+  readonly tlsCommonName?: string | undefined;
 }
 
 export interface ServerStream<Res> extends CallContext {
