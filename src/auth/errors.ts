@@ -23,6 +23,9 @@ export const AUTH_ERRORS = {
   AUTH_OLD_REVISION: 'auth: revision in header is old',
   AUTH_INVALID_TOKEN: 'auth: invalid auth token',
   AUTH_INVALID_MGMT: 'auth: invalid auth management',
+  AUTH_PERMISSION_NOT_GIVEN: 'auth: permission not given',
+  /** More password hashings waiting than AUTH_LIMITS.kdfWaitingMax (a Conclave limit). */
+  AUTH_KDF_BUSY: 'auth: too many password hashings waiting',
   /** A user or role name longer than AUTH_LIMITS.nameBytesMax (a Conclave limit; etcd has none). */
   AUTH_NAME_TOO_LONG: 'auth: name is too long',
 } as const;

@@ -2,7 +2,7 @@
 export { AUTH_ERRORS, AuthError, AuthOptionsError, type AuthErrorCode } from './errors.ts';
 export { AUTH_LIMITS } from './limits.ts';
 export { NO_USER, PERMISSION_TYPES, ROOT_ROLE, ROOT_USER, type AuthInfo, type Permission, type PermissionType, type Role, type User } from './types.ts';
-export { AUTH_OPS, needsAdmin, type AuthOp, type AuthRequest } from './requests.ts';
+export { AUTH_OPS, isAuthRequest, type AuthOp, type AuthRequest } from './requests.ts';
 export { AuthState, type Access, type UserPermissions } from './state.ts';
 export { applyAuthChange, checkName, type AuthChange, type AuthChangeRequest } from './mutations.ts';
 export { checkLeaseRead, checkLeaseWrite, checkRequest, putsWithLease, type LeaseKeys } from './check.ts';

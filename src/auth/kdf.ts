@@ -7,6 +7,7 @@
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { CodecError, Reader, Writer } from '../util/binary.ts';
+import { AuthError } from './errors.ts';
 import { AUTH_LIMITS } from './limits.ts';
 
 const FORMAT = 1;
@@ -23,7 +24,29 @@ export const DEFAULT_SCRYPT_PARAMS: ScryptParams = {
   parallelism: AUTH_LIMITS.scryptParallelism,
 };
 
+let running = 0;
+const waiting: Array<() => void> = [];
+
+/** Runs `fn` when fewer than kdfConcurrentMax hashings run; refuses past kdfWaitingMax waiting. */
+async function limited<T>(fn: () => Promise<T>): Promise<T> {
+  if (running >= AUTH_LIMITS.kdfConcurrentMax) {
+    if (waiting.length >= AUTH_LIMITS.kdfWaitingMax) throw new AuthError('AUTH_KDF_BUSY');
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  }
+  running++;
+  try {
+    return await fn();
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
 function derive(password: string, salt: Uint8Array, keyBytes: number, p: ScryptParams): Promise<Buffer> {
+  return limited(() => scryptAsync(password, salt, keyBytes, p));
+}
+
+function scryptAsync(password: string, salt: Uint8Array, keyBytes: number, p: ScryptParams): Promise<Buffer> {
   const N = 2 ** p.costLog2;
   // scrypt needs 128·N·r bytes; leave room above that for node's own bookkeeping.
   const maxmem = 256 * N * p.blockSize;

@@ -25,6 +25,13 @@ export const AUTH_LIMITS = {
   scryptKeyBytes: 32,
   /** Highest scrypt cost accepted from a stored hash (2^20: 1 GiB), so a bad record cannot exhaust memory. */
   scryptCostLog2Max: 20,
+  /**
+   * Password hashings running at once. They run on libuv's thread pool, which the WAL's syncs
+   * share: a flood of Authenticate or UserAdd calls must not take every thread.
+   */
+  kdfConcurrentMax: 2,
+  /** Password hashings waiting for a turn before more are refused ("too many requests"). */
+  kdfWaitingMax: 1000,
   /** Times Authenticate re-checks a password when the auth state changed while it was being checked. */
   authenticateAttemptsMax: 5,
 } as const;

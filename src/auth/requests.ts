@@ -42,7 +42,8 @@ export const AUTH_OPS: readonly AuthOp[] = [
   'roleRevokePermission',
 ];
 
-/** Everything but authenticate needs the root role once auth is enabled (etcd's needAdminPermission). */
-export function needsAdmin(r: AuthRequest): boolean {
-  return r.op !== 'authenticate';
+const AUTH_OP_SET: ReadonlySet<string> = new Set(AUTH_OPS);
+
+export function isAuthRequest(r: { readonly op: string }): r is AuthRequest {
+  return AUTH_OP_SET.has(r.op);
 }

@@ -5,6 +5,7 @@
  * (--config-file: flat `flag-name: value` lines, as in etcd's YAML file), or the default.
  */
 import { readFileSync } from 'node:fs';
+import { AUTH_LIMITS, AuthOptionsError, parseTokenOptions, type TokenOptions } from '../auth/index.ts';
 
 export const SERVER_DEFAULTS = {
   name: 'default',
@@ -33,6 +34,10 @@ export const SERVER_DEFAULTS = {
   /** Most operations in one list of a transaction. */
   maxTxnOps: 128,
   logLevel: 'info',
+  /** Token kind: "simple", or "jwt,pub-key=…,priv-key=…,sign-method=…[,ttl=…]" (etcd's --auth-token). */
+  authToken: 'simple',
+  /** Seconds an unused simple token lives. */
+  authTokenTtl: AUTH_LIMITS.simpleTokenTtlSecondsDefault,
 } as const;
 
 export const QUOTA_BACKEND_BYTES_DEFAULT = 2 * 1024 * 1024 * 1024;
@@ -58,6 +63,9 @@ export interface ServerConfig {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  readonly authToken: TokenOptions;
+  /** Seconds. */
+  readonly authTokenTtl: number;
 }
 
 export class ConfigError extends Error {
@@ -89,6 +97,8 @@ export const FLAG_NAMES: Record<Key, string> = {
   maxRequestBytes: 'max-request-bytes',
   maxTxnOps: 'max-txn-ops',
   logLevel: 'log-level',
+  authToken: 'auth-token',
+  authTokenTtl: 'auth-token-ttl',
 };
 
 export const FLAG_HELP: Record<Key, string> = {
@@ -109,6 +119,8 @@ export const FLAG_HELP: Record<Key, string> = {
   maxRequestBytes: 'maximum client request size in bytes the server will accept',
   maxTxnOps: 'maximum number of operations permitted in a transaction',
   logLevel: "log level: 'debug', 'info', 'warn' or 'error'",
+  authToken: "auth token type and options: 'simple' or 'jwt,pub-key=<file>,priv-key=<file>,sign-method=<RS256|…|ES512>[,ttl=5m]'",
+  authTokenTtl: 'time (in seconds) of the auth-token-ttl (simple tokens)',
 };
 
 /** Reads etcd's config-file format: flat `key: value` lines, `#` comments, optional quotes. */
@@ -201,6 +213,13 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     throw new ConfigError(`--election-timeout[${electionTimeout}ms] should be at least as 5 times as --heartbeat-interval[${heartbeatInterval}ms]`);
   }
   const quota = positiveInt(raw('quotaBackendBytes'), FLAG_NAMES.quotaBackendBytes, true);
+  let authToken: TokenOptions;
+  try {
+    authToken = parseTokenOptions(raw('authToken'));
+  } catch (e) {
+    if (e instanceof AuthOptionsError) throw new ConfigError(e.message);
+    throw e;
+  }
 
   return {
     name,
@@ -220,5 +239,7 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     maxRequestBytes: positiveInt(raw('maxRequestBytes'), FLAG_NAMES.maxRequestBytes),
     maxTxnOps: positiveInt(raw('maxTxnOps'), FLAG_NAMES.maxTxnOps),
     logLevel,
+    authToken,
+    authTokenTtl: positiveInt(raw('authTokenTtl'), FLAG_NAMES.authTokenTtl),
   };
 }

@@ -4,6 +4,8 @@
  * (src/api/etcd/errors.ts gives etcd's exact wording). Where the outcome of a write is unknown
  * (it may still commit), the condition says so: `ambiguous` is true.
  */
+import { AUTH_ERRORS } from '../auth/index.ts';
+
 export class ServerError extends Error {
   constructor(
     readonly code: ServerErrorCode,
@@ -42,6 +44,8 @@ export const SERVER_ERRORS = {
   NOT_CAPABLE: 'the cluster cannot serve this request yet',
   LEARNER_NOT_SUPPORTED: 'a learner cannot serve this request',
   INVALID_ARGUMENT: 'the request is malformed',
+  // Auth conditions keep the auth layer's codes (and its etcd auth-package texts).
+  ...AUTH_ERRORS,
 } as const;
 
 export type ServerErrorCode = keyof typeof SERVER_ERRORS;

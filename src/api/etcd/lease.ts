@@ -9,11 +9,13 @@
  * and the client retries).
  */
 import type { Service } from 'protobufjs';
-import { bidiStream, GrpcError, Status, unary, type BidiStream, type CallContext, type ServiceImpl } from '../grpc/index.ts';
+import { bidiStream, GrpcError, Status, type BidiStream, type CallContext, type ServiceImpl } from '../grpc/index.ts';
 import type { Member } from '../../server/member.ts';
 import { serverError } from '../../server/errors.ts';
 import { big, header, num, type Int64, type PbHeader } from './convert.ts';
 import { toGrpcError } from './errors.ts';
+import { callerOf, credentials } from './auth.ts';
+import { grpcHandler } from './kv.ts';
 
 export const LEASE_API_LIMITS = {
   /** How long a follower waits for the leader's answer to a forwarded keep-alive or TimeToLive. */
@@ -55,13 +57,14 @@ function forwarded(call: CallContext | undefined): boolean {
 export class LeaseApi {
   constructor(private readonly member: Member) {}
 
-  async grant(pb: PbLeaseGrantRequest) {
-    const r = await this.member.leaseGrant(big(pb.ID), num(pb.TTL));
+  async grant(pb: PbLeaseGrantRequest, call: CallContext) {
+    const r = await this.member.leaseGrant(big(pb.ID), num(pb.TTL), await callerOf(this.member, call));
     return { header: header(this.member.header()), ID: r.id.toString(), TTL: r.ttl, error: '' };
   }
 
-  async revoke(pb: PbLeaseId) {
-    await this.member.leaseRevoke(big(pb.ID));
+  /** Needs write access to the lease's keys, checked as the revoke applies. */
+  async revoke(pb: PbLeaseId, call: CallContext) {
+    await this.member.leaseRevoke(big(pb.ID), await callerOf(this.member, call));
     return { header: header(this.member.header()) };
   }
 
@@ -72,9 +75,23 @@ export class LeaseApi {
     return { header: header(this.member.header()), ID: id.toString(), TTL: Number(res.TTL ?? 0) };
   }
 
+  /**
+   * With keys, the caller must be allowed to read every attached key (as etcd ≥ 3.4.26 checks;
+   * 3.4.23 listed them to anyone), and the auth state must not change meanwhile.
+   */
   async timeToLive(pb: PbLeaseTimeToLiveRequest, call?: CallContext): Promise<PbTimeToLiveResponse> {
     const id = big(pb.ID);
     const keys = pb.keys === true;
+    if (!keys || call === undefined) return this.lookUp(id, keys, call);
+    const auth = this.member.auth;
+    const revision = auth.state().revision;
+    auth.checkLeaseKeysRead(await callerOf(this.member, call), id);
+    const res = await this.lookUp(id, keys, call);
+    if (auth.state().enabled && auth.state().revision !== revision) throw serverError('AUTH_OLD_REVISION');
+    return res;
+  }
+
+  private async lookUp(id: bigint, keys: boolean, call: CallContext | undefined): Promise<PbTimeToLiveResponse> {
     if (!this.member.isLeasePrimary() && this.member.leaderClientUrl() !== undefined) {
       const res = await this.forward<{ TTL?: string | number; grantedTTL?: string | number; keys?: string[] }>('lease/timetolive', { ID: id.toString(), keys }, call);
       return {
@@ -104,11 +121,13 @@ export class LeaseApi {
     if (forwarded(call)) throw serverError('NOT_LEADER');
     const url = this.member.leaderClientUrl();
     if (url === undefined) throw serverError('NO_LEADER');
+    // The caller's token goes along: the leader checks the request again itself.
+    const token = call === undefined ? undefined : credentials(call).token;
     let res: Response;
     try {
       res = await fetch(`${url}/v3/${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', [FORWARDED_HEADER]: '1' },
+        headers: { 'content-type': 'application/json', [FORWARDED_HEADER]: '1', ...(token === undefined ? {} : { authorization: token }) },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(LEASE_API_LIMITS.forwardTimeoutMs),
       });
@@ -119,17 +138,6 @@ export class LeaseApi {
     if (res.status !== 200) throw new GrpcError((json.code ?? Status.UNAVAILABLE) as Status, json.message ?? json.error ?? `leader answered ${res.status}`);
     return json;
   }
-}
-
-/** Wraps an operation so that server conditions leave as etcd's gRPC status and text. */
-function handler<Req, Res>(fn: (req: Req, call: CallContext) => Promise<Res>) {
-  return unary<Req, Res>(async (req, call) => {
-    try {
-      return await fn(req, call);
-    } catch (e) {
-      throw toGrpcError(e);
-    }
-  });
 }
 
 async function keepAliveStream(api: LeaseApi, call: BidiStream<PbLeaseId, PbKeepAliveResponse>): Promise<void> {
@@ -145,11 +153,11 @@ export function leaseService(api: LeaseApi, service: Service): [Service, Service
   return [
     service,
     {
-      LeaseGrant: handler((r: PbLeaseGrantRequest) => api.grant(r)),
-      LeaseRevoke: handler((r: PbLeaseId) => api.revoke(r)),
+      LeaseGrant: grpcHandler((r: PbLeaseGrantRequest, call) => api.grant(r, call)),
+      LeaseRevoke: grpcHandler((r: PbLeaseId, call) => api.revoke(r, call)),
       LeaseKeepAlive: bidiStream((call: BidiStream<PbLeaseId, PbKeepAliveResponse>) => keepAliveStream(api, call)),
-      LeaseTimeToLive: handler((r: PbLeaseTimeToLiveRequest, call) => api.timeToLive(r, call)),
-      LeaseLeases: handler(() => api.leases()),
+      LeaseTimeToLive: grpcHandler((r: PbLeaseTimeToLiveRequest, call) => api.timeToLive(r, call)),
+      LeaseLeases: grpcHandler(() => api.leases()),
     },
   ];
 }

@@ -69,6 +69,11 @@ export interface CallContext {
   readonly deadline: number | undefined;
   /** Aborted with a GrpcError (CANCELLED, DEADLINE_EXCEEDED, …) when the call ends early. */
   readonly signal: AbortSignal;
+  /**
+   * The common name of the client's verified TLS certificate, when the connection has one: with
+   * auth enabled it stands for the user name of a call that carries no token (etcd's CN auth).
+   */
+  readonly peerCommonName?: string;
 }
 
 export interface ServerStream<Res> extends CallContext {
