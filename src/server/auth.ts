@@ -197,8 +197,9 @@ export class ServerAuth {
   /**
    * Checks the password against the latest state and has a token issued through the log; if
    * the auth state changed meanwhile the check is repeated (etcd's loop), a few times at most.
+   * As in etcd, the caller's own credentials are looked at only once the password is right.
    */
-  async authenticate(name: string, password: string, as: AuthInfo): Promise<string> {
+  async authenticate(name: string, password: string, caller: Credentials): Promise<string> {
     await this.host.linearizableBarrier();
     for (let attempt = 0; attempt < AUTH_LIMITS.authenticateAttemptsMax; attempt++) {
       const state = this.state();
@@ -207,6 +208,7 @@ export class ServerAuth {
       if (user === undefined) throw serverError('AUTH_FAILED');
       if (user.noPassword) throw serverError('AUTH_NO_PASSWORD_USER');
       if (!(await verifyPassword(password, user.password))) throw serverError('AUTH_FAILED');
+      const as = await this.resolve(caller);
       const res = (await this.host.write({ op: 'authenticate', name, tokenPrefix: SimpleTokens.prefix(), checkedRevision: state.revision }, as)) as AuthResponse | null;
       if (res?.op !== 'authenticate') throw new Error('authenticate applied as something else');
       if (res.token === null) continue;

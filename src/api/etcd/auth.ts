@@ -145,8 +145,7 @@ export class AuthApi {
   }
 
   async authenticate(r: PbAuthenticate, call: CallContext) {
-    const as = await callerOf(this.member, call);
-    const token = await this.member.auth.authenticate(r.name ?? '', r.password ?? '', as);
+    const token = await this.member.auth.authenticate(r.name ?? '', r.password ?? '', credentials(call));
     return { ...this.head(), token };
   }
 
@@ -161,8 +160,8 @@ export class AuthApi {
   async userGet(r: PbName, call: CallContext) {
     const as = await this.reader(call);
     const name = r.name ?? '';
-    // etcd: a user may always look itself up.
-    if (name !== as.user || as.user === '') this.member.auth.checkAdmin(as);
+    // etcd: a user may always look itself up (and no user may look up the user "").
+    if (name !== as.user) this.member.auth.checkAdmin(as);
     const user = this.member.auth.state().user(name);
     if (user === undefined) throw serverError('AUTH_USER_NOT_FOUND');
     return { ...this.head(), roles: [...user.roles] };
