@@ -28,6 +28,7 @@ const LIMITS = {
 
 const KV = etcdService('etcdserverpb.KV');
 const Auth = etcdService('etcdserverpb.Auth');
+const Lease = etcdService('etcdserverpb.Lease');
 const b = (s: string) => Buffer.from(s);
 
 const started: ProcessCluster[] = [];
@@ -49,7 +50,7 @@ async function authCluster(flavour: Flavour, size: number, flags: Record<string,
   const call = async (member: number, method: string, request: object, token?: string): Promise<Record<string, unknown>> => {
     const md = new grpc.Metadata();
     if (token !== undefined) md.set('token', token);
-    const service = method === 'Range' || method === 'Put' ? KV : Auth;
+    const service = method === 'Range' || method === 'Put' ? KV : method.startsWith('Lease') ? Lease : Auth;
     return members[member]!.unary(service, method, request, { metadata: md, deadlineMs: LIMITS.callMs });
   };
   /** "ok" or "<code> <message>". */
@@ -88,6 +89,14 @@ describe('simple tokens (--auth-token-ttl)', { timeout: LIMITS.suiteMs }, () => 
     const t = await conclave.token(0);
     assert.match(t, /^[a-zA-Z]{16}\.\d+$/);
     for (const m of [0, 1, 2]) assert.equal(await conclave.attempt(m, 'Put', { key: b(`k/from-${m}`), value: b('v') }, t), 'ok');
+    // TimeToLive with keys: followers pass it to the leader with the caller's token, which checks it again.
+    const lease = (await conclave.call(0, 'LeaseGrant', { TTL: 60 }, t)).ID as string;
+    await conclave.call(0, 'Put', { key: b('k/leased'), value: b('v'), lease }, t);
+    for (const m of [0, 1, 2]) {
+      const ttl = await conclave.call(m, 'LeaseTimeToLive', { ID: lease, keys: true }, t);
+      assert.deepEqual((ttl.keys as Buffer[]).map(String), ['k/leased'], `member ${m}`);
+      assert.equal(await conclave.attempt(m, 'LeaseTimeToLive', { ID: lease, keys: true }), '3 etcdserver: user name is empty');
+    }
   });
 
   test('an unused token expires; a used one lives on; an expired one changes nothing', async () => {
@@ -120,6 +129,11 @@ describe('simple tokens (--auth-token-ttl)', { timeout: LIMITS.suiteMs }, () => 
       for (const m of side.cluster.members.keys()) assert.equal(await side.attempt(m, 'Range', { key: b('k/x') }, t2), INVALID);
       assert.deepEqual(await side.keys(), before, 'nothing was written with refused credentials');
     }
+    // Every Conclave member holds the same auth state, at the same auth revision.
+    const statuses = await Promise.all([0, 1, 2].map(async (m) => conclave.call(m, 'AuthStatus', {}, await conclave.root())));
+    const seen = statuses.map((st) => `${String(st.enabled)} ${String(st.authRevision)}`);
+    assert.deepEqual(seen, [seen[0], seen[0], seen[0]]);
+    assert.match(seen[0]!, /^true \d+$/);
   });
 });
 
