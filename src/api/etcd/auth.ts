@@ -7,7 +7,7 @@
  */
 import type { Service } from 'protobufjs';
 import type { CallContext, ServiceImpl } from '../grpc/index.ts';
-import { AUTH_LIMITS, hashPassword, NO_USER, PERMISSION_TYPES, AuthError, type AuthInfo, type AuthRequest } from '../../auth/index.ts';
+import { checkName, hashPassword, NO_USER, PERMISSION_TYPES, AuthError, type AuthInfo, type AuthRequest } from '../../auth/index.ts';
 import type { Member } from '../../server/member.ts';
 import { fromAuthError, type Credentials } from '../../server/auth.ts';
 import { serverError } from '../../server/errors.ts';
@@ -96,7 +96,11 @@ interface PbRoleRevoke {
 
 /** Refuses a name the member could not store, before any hashing or proposing. */
 function checkNameLength(name: string): void {
-  if (Buffer.byteLength(name ?? '') > AUTH_LIMITS.nameBytesMax) throw fromAuthError(new AuthError('AUTH_NAME_TOO_LONG'));
+  try {
+    checkName(name ?? '');
+  } catch (e) {
+    throw fromAuthError(e);
+  }
 }
 
 /** A bcrypt hash (etcd ≥ 3.5 clients may send one) cannot be checked by this server's KDF. */
