@@ -171,7 +171,14 @@ describe('etcdctl 3.4 auth sessions: Conclave answers as etcd 3.4', suite, () =>
     await same(['--user=bob:bpw', 'txn'], 'SUCCESS\n\nOK\n', 'version("w/1") = "0"\n\nput w/2 y\n\n\n');
     await same(['--user=bob:bpw', 'txn'], DENIED, 'value("r/1") = "one"\n\nput w/3 y\n\n\n');
     await same(['--user=bob:bpw', 'txn'], DENIED, '\nput w/3 y\nget r/1\n\n\n');
-    await same([R, 'get', '', '--prefix', '--keys-only'], 'r/1\n\nw/2\n\n');
+    // Nothing of a refused txn is applied, on any member (each read linearizably from its own
+    // state). (etcd 3.4.23 answers "permission denied"
+    // to this last txn yet applies its put on some members and not others: its members then
+    // disagree, so etcd is not compared here.)
+    for (const m of conclave.members) {
+      const r = await etcdctl(m.clientUrl, [R, 'get', '', '--prefix', '--keys-only']);
+      assert.deepEqual({ code: r.code, stdout: r.stdout }, { code: 0, stdout: 'r/1\n\nw/2\n\n' }, m.name);
+    }
     await same(['--user=alice:wrong', 'get', 'r/1'], { code: 2, stdout: '', error: 'Error: etcdserver: authentication failed, invalid user ID or password' });
     await same(['--user=nobody:x', 'get', 'r/1'], { code: 2, stdout: '', error: 'Error: etcdserver: authentication failed, invalid user ID or password' });
     await same(['--user=nopw:x', 'get', 'r/1'], { code: 2, stdout: '', error: 'Error: rpc error: code = Unknown desc = auth: authentication failed, password was given for no password user' });
