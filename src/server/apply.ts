@@ -11,12 +11,15 @@ import { EntryKind, type ConfChange, type Entry, type Snapshot } from '../raft/t
 import { MvccError, type MvccRequest, type MvccResponse, type MvccStore } from '../mvcc/index.ts';
 import type { StateMachine } from './raft-driver.ts';
 import { decodeEnvelope, type InternalRequest } from './request-codec.ts';
-import { serverError, type ServerError, type ServerErrorCode } from './errors.ts';
+import { serverError, type ServerErrorCode } from './errors.ts';
 import { decodeMemberContext, deleteMember, markRemoved, readMember, writeMember } from './members.ts';
 import { clearAlarm, storeGrowth, raiseAlarm, readAlarms, type AlarmRecord, type AlarmResponse } from './alarms.ts';
 import type { AlarmRequest, LeaseRequest } from './request-codec.ts';
 import { LeaseError, type LeaseErrorCode, type Lessor } from '../lease/index.ts';
 import { deleteLease, writeLease } from './leases.ts';
+import { isAuthRequest, putsWithLease, type AuthInfo, type AuthRequest } from '../auth/index.ts';
+import { ServerError } from './errors.ts';
+import type { AuthResponse, ServerAuth } from './auth.ts';
 
 /** What an applied lease request answers (a grant: the lease's id and TTL as granted). */
 export type LeaseResponse =
@@ -24,7 +27,7 @@ export type LeaseResponse =
   | { readonly op: 'leaseRevoke'; readonly revision: number }
   | { readonly op: 'leaseCheckpoint' };
 
-export type ApplyResponse = MvccResponse | AlarmResponse | LeaseResponse;
+export type ApplyResponse = MvccResponse | AlarmResponse | LeaseResponse | AuthResponse;
 
 export type ApplyOutcome =
   | { readonly ok: true; readonly response: ApplyResponse | null }
@@ -108,6 +111,7 @@ export class ApplyMachine implements StateMachine {
     private readonly memberId: string,
     private readonly hooks: ApplyHooks,
     private readonly leases: LeaseContext,
+    private readonly auth: ServerAuth,
   ) {}
 
   installSnapshot(snapshot: Snapshot): Promise<void> {
@@ -137,14 +141,30 @@ export class ApplyMachine implements StateMachine {
       }
       const envelope = decodeEnvelope(e.data);
       const request = envelope.request;
-      if (isStoreRequest(request) && !(storeGrowth(request) !== null && this.noSpaceRaised(this.store()))) {
-        run.push({ index: e.index, request, proposer: envelope.proposer, requestId: envelope.requestId });
-        continue;
+      if (isStoreRequest(request)) {
+        // Checked as of this entry: auth changes end runs, so the state is that of the log so far.
+        if (envelope.as !== null && this.auth.state().enabled) {
+          // A put with a lease is checked against the lease's keys, which the run has not attached yet.
+          if (putsWithLease(request)) {
+            this.applyRun(run);
+            run = [];
+          }
+          const refusal = this.auth.refusal(envelope.as, request);
+          if (refusal !== null) {
+            this.applyRun(run);
+            run = [];
+            this.answer(envelope.proposer, envelope.requestId, this.refuse(this.store(), e.index, refusal));
+            continue;
+          }
+        }
+        if (!(storeGrowth(request) !== null && this.noSpaceRaised(this.store()))) {
+          run.push({ index: e.index, request, proposer: envelope.proposer, requestId: envelope.requestId });
+          continue;
+        }
       }
       this.applyRun(run);
       run = [];
-      const outcome = this.execute(e.index, request);
-      if (outcome !== null && envelope.proposer === this.memberId) this.hooks.onResult(envelope.requestId, outcome);
+      this.answer(envelope.proposer, envelope.requestId, this.execute(e.index, request, envelope.as));
     }
     this.applyRun(run);
   }
@@ -161,9 +181,24 @@ export class ApplyMachine implements StateMachine {
     }
   }
 
+  private answer(proposer: string, requestId: number, outcome: ApplyOutcome | null): void {
+    if (outcome !== null && proposer === this.memberId) this.hooks.onResult(requestId, outcome);
+  }
+
+  /** Records the entry as applied without applying it, and answers `error`. */
+  private refuse(store: MvccStore, index: number, error: ServerError): ApplyOutcome | null {
+    const r = store.write(index, () => {});
+    return r.status === 'skipped' ? null : { ok: false, error };
+  }
+
   /** Runs one request; null when the entry was applied before (a replay after restart). */
-  private execute(index: number, request: InternalRequest): ApplyOutcome | null {
+  private execute(index: number, request: InternalRequest, as: AuthInfo | null): ApplyOutcome | null {
     const store = this.store();
+    if (isAuthRequest(request)) return this.applyAuth(store, index, request, as);
+    if (request.op === 'leaseRevoke' && as !== null) {
+      const refusal = this.auth.revokeRefusal(as, request.id);
+      if (refusal !== null) return this.refuse(store, index, refusal);
+    }
     if (request.op === 'memberAttributes') {
       const r = store.write(index, (tx) => {
         const m = readMember(tx.meta, request.memberId);
@@ -182,11 +217,8 @@ export class ApplyMachine implements StateMachine {
     }
     if (request.op === 'alarm') return this.applyAlarm(store, index, request);
     if (request.op === 'leaseGrant' || request.op === 'leaseRevoke' || request.op === 'leaseCheckpoint') return this.applyLease(store, index, request);
-    if (this.noSpaceRaised(store) && storeGrowth(request) !== null) {
-      // Refused, but the entry still counts as applied so a replay skips it.
-      const r = store.write(index, () => {});
-      return r.status === 'skipped' ? null : { ok: false, error: serverError('NO_SPACE') };
-    }
+    // Refused, but the entry still counts as applied so a replay skips it.
+    if (this.noSpaceRaised(store) && storeGrowth(request) !== null) return this.refuse(store, index, serverError('NO_SPACE'));
     const r = store.apply(index, request);
     switch (r.status) {
       case 'skipped':
@@ -263,6 +295,23 @@ export class ApplyMachine implements StateMachine {
         }
       } catch (e) {
         outcome = { ok: false, error: fromLeaseError(e) };
+      }
+    });
+    return r.status === 'skipped' ? null : outcome;
+  }
+
+  /**
+   * An auth change or Authenticate, in one store write with the entry's index. A refused one
+   * writes nothing but the index.
+   */
+  private applyAuth(store: MvccStore, index: number, request: AuthRequest, as: AuthInfo | null): ApplyOutcome | null {
+    let outcome: ApplyOutcome = { ok: true, response: null };
+    const r = store.write(index, (tx) => {
+      try {
+        outcome = { ok: true, response: this.auth.apply(tx.meta, index, request, as) };
+      } catch (e) {
+        if (!(e instanceof ServerError)) throw e;
+        outcome = { ok: false, error: e };
       }
     });
     return r.status === 'skipped' ? null : outcome;

@@ -5,6 +5,7 @@
  * (--config-file: flat `flag-name: value` lines, as in etcd's YAML file), or the default.
  */
 import { readFileSync } from 'node:fs';
+import { AUTH_LIMITS, AuthOptionsError, parseTokenOptions, type TokenOptions } from '../auth/index.ts';
 
 export const SERVER_DEFAULTS = {
   name: 'default',
@@ -47,6 +48,10 @@ export const SERVER_DEFAULTS = {
   peerTrustedCaFile: '',
   peerClientCertAuth: false,
   peerAutoTls: false,
+  /** Token kind: "simple", or "jwt,pub-key=…,priv-key=…,sign-method=…[,ttl=…]" (etcd's --auth-token). */
+  authToken: 'simple',
+  /** Seconds an unused simple token lives. */
+  authTokenTtl: AUTH_LIMITS.simpleTokenTtlSecondsDefault,
 } as const;
 
 export const QUOTA_BACKEND_BYTES_DEFAULT = 2 * 1024 * 1024 * 1024;
@@ -88,6 +93,9 @@ export interface ServerConfig {
   readonly strictReconfigCheck: boolean;
   readonly clientTls: TlsSettings;
   readonly peerTls: TlsSettings;
+  readonly authToken: TokenOptions;
+  /** Seconds. */
+  readonly authTokenTtl: number;
 }
 
 export class ConfigError extends Error {
@@ -130,6 +138,8 @@ export const FLAG_NAMES: Record<Key, string> = {
   peerTrustedCaFile: 'peer-trusted-ca-file',
   peerClientCertAuth: 'peer-client-cert-auth',
   peerAutoTls: 'peer-auto-tls',
+  authToken: 'auth-token',
+  authTokenTtl: 'auth-token-ttl',
 };
 
 export const FLAG_HELP: Record<Key, string> = {
@@ -161,6 +171,8 @@ export const FLAG_HELP: Record<Key, string> = {
   peerTrustedCaFile: 'path to the peer server TLS trusted CA file (peer certificates are then required)',
   peerClientCertAuth: 'enable peer client cert authentication',
   peerAutoTls: 'peer TLS using generated certificates',
+  authToken: "auth token type and options: 'simple' or 'jwt,pub-key=<file>,priv-key=<file>,sign-method=<RS256|…|ES512>[,ttl=5m]'",
+  authTokenTtl: 'time (in seconds) of the auth-token-ttl (simple tokens)',
 };
 
 /** Settings that are switches: `--flag` alone means true, as with etcd's boolean flags. */
@@ -293,6 +305,13 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     clientCertAuth: bool(raw(keys[3]), FLAG_NAMES[keys[3]]),
     autoTls: bool(raw(keys[4]), FLAG_NAMES[keys[4]]),
   });
+  let authToken: TokenOptions;
+  try {
+    authToken = parseTokenOptions(raw('authToken'));
+  } catch (e) {
+    if (e instanceof AuthOptionsError) throw new ConfigError(e.message);
+    throw e;
+  }
 
   return {
     name,
@@ -315,5 +334,7 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     strictReconfigCheck: strict === 'true',
     clientTls: tlsSettings(['certFile', 'keyFile', 'trustedCaFile', 'clientCertAuth', 'autoTls']),
     peerTls: tlsSettings(['peerCertFile', 'peerKeyFile', 'peerTrustedCaFile', 'peerClientCertAuth', 'peerAutoTls']),
+    authToken,
+    authTokenTtl: positiveInt(raw('authTokenTtl'), FLAG_NAMES.authTokenTtl),
   };
 }

@@ -4,6 +4,8 @@
  * (src/api/etcd/errors.ts gives etcd's exact wording). Where the outcome of a write is unknown
  * (it may still commit), the condition says so: `ambiguous` is true.
  */
+import { AUTH_ERRORS } from '../auth/index.ts';
+
 export class ServerError extends Error {
   constructor(
     readonly code: ServerErrorCode,
@@ -51,6 +53,8 @@ export const SERVER_ERRORS = {
   TOO_MANY_LEARNERS: 'the cluster already has the most learners allowed',
   NOT_ENOUGH_STARTED: 'too few members are started for this change to keep a quorum',
   UNHEALTHY: 'too few members are connected to the leader for this change to keep a quorum',
+  // Auth conditions keep the auth layer's codes (and its etcd auth-package texts).
+  ...AUTH_ERRORS,
 } as const;
 
 export type ServerErrorCode = keyof typeof SERVER_ERRORS;

@@ -37,6 +37,8 @@ import { Waiters } from './waiters.ts';
 import { Lessor, minLeaseTtlSeconds, type LeaseId, type TimeToLive } from '../lease/index.ts';
 import { bindLessor } from './leases.ts';
 import { LeaseDuties } from './lease-duties.ts';
+import { ServerAuth, tokenProvider, type TokenProvider } from './auth.ts';
+import type { AuthInfo } from '../auth/index.ts';
 
 export const MEMBER_LIMITS = {
   /** Proposals waiting to be applied before new ones are refused with "too many requests". */
@@ -239,6 +241,8 @@ export class Member {
   private publishTimer: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
   private readonly leaseDuties: LeaseDuties;
+  /** Users, roles, permissions and tokens (see auth.ts). */
+  readonly auth: ServerAuth;
   private sizeSeen: { store: MvccStore; at: number; bytes: number } | null = null;
   readonly requestTimeoutMs: number;
   /** Counters for the metrics endpoint (etcd_server_*). */
@@ -256,6 +260,7 @@ export class Member {
     private readonly onFatal: (e: unknown) => void,
     private readonly lessor: Lessor,
     peerTls: TlsMaterial | null,
+    tokens: TokenProvider,
   ) {
     this.store = store;
     this.watchHub = new WatchHub(store);
@@ -283,13 +288,24 @@ export class Member {
       },
       log: (level, msg) => log[level](msg),
     });
+    this.auth = new ServerAuth(
+      {
+        meta: () => this.store.meta,
+        applied: () => this.driver.applied(),
+        linearizableBarrier: () => this.linearizableBarrier(),
+        write: (request, as) => this.write(request, as),
+        leaseKeys: (lease) => (this.lessor.has(lease) ? this.lessor.timeToLive(lease, performance.now(), true).keys : undefined),
+        requestTimeoutMs: this.requestTimeoutMs,
+      },
+      tokens,
+    );
     const machine = new ApplyMachine(() => this.store, id, {
       onResult: (requestId, outcome) => this.waiters.trigger(requestId, outcome),
       onConfChange: (cc) => this.onConfChange(cc),
       onMembersChanged: () => this.updatePeers(),
       installSnapshot: (s) => this.installSnapshot(s),
       onEmptyEntry: (e) => this.leaseDuties.onEmptyEntry(e.term),
-    }, { lessor: () => this.lessor, now: () => performance.now() });
+    }, { lessor: () => this.lessor, now: () => performance.now() }, this.auth);
     // Raft restarts from the snapshot: it hands out the committed entries after it again, so it
     // rebuilds its membership from their configuration changes, while the store skips every
     // entry it already applied (its consistent index). The store must not be behind the
@@ -313,14 +329,17 @@ export class Member {
       snapshotCatchUpEntries: config.snapshotCatchUpEntries,
       onSoftState: (s) => this.onLeader(s.lead),
       onReadStates: (r) => this.reads.onReadStates(r),
-      onApplied: (index) => this.reads.onApplied(index),
+      onApplied: (index) => {
+        this.reads.onApplied(index);
+        this.auth.onApplied(index);
+      },
       onFatal: (e) => this.onFatal(e),
     });
     this.reads = new LinearizableReads(this.driver, id, this.requestTimeoutMs);
     this.leaseDuties = new LeaseDuties(this.lessor, {
       isLeaderOfTerm: (term) => this.driver.status().role === 'leader' && this.driver.term() === term,
       electionTimeoutMs: config.electionTimeout,
-      propose: (request) => this.write(request),
+      propose: (request) => this.write(request, null),
       log,
     });
   }
@@ -338,9 +357,10 @@ export class Member {
     for (const leftover of readdirSync(join(config.dataDir, 'member')).filter((f) => f.startsWith('db.incoming-'))) {
       await rm(join(config.dataDir, 'member', leftover), { recursive: true, force: true });
     }
+    const tokens = tokenProvider(config.authToken, config.authTokenTtl);
     const lessor = new Lessor({ ttlSecondsMin: minLeaseTtlSeconds(config.heartbeatInterval, config.electionTimeout) });
     const store = await openStore(p.db, config, lessor);
-    const member = new Member(config, durable.memberId, durable.clusterId, durable.wal, durable.storage, store, p, log, onFatal, lessor, tls);
+    const member = new Member(config, durable.memberId, durable.clusterId, durable.wal, durable.storage, store, p, log, onFatal, lessor, tls, tokens);
     await member.transport.start();
     member.updatePeers();
     // A new or joining member knows its peers from the flags (or from them) until the log says.
@@ -354,11 +374,14 @@ export class Member {
 
   // ---- requests --------------------------------------------------------------------------
 
-  /** Proposes a request and resolves with its outcome once applied here. */
-  async propose(request: InternalRequest): Promise<ApplyOutcome> {
+  /**
+   * Proposes a request and resolves with its outcome once applied here. `as`: the client's
+   * credentials (checked again at apply), or null for the member's own requests.
+   */
+  async propose(request: InternalRequest, as: AuthInfo | null): Promise<ApplyOutcome> {
     if (this.stopping !== null) throw serverError('STOPPED');
     const requestId = ++this.nextRequestId;
-    const data = encodeEnvelope({ proposer: this.id, requestId, request });
+    const data = encodeEnvelope({ proposer: this.id, requestId, as, request });
     if (data.byteLength > this.config.maxRequestBytes) throw serverError('REQUEST_TOO_LARGE');
     const applied = this.waiters.register(requestId);
     // Batched with the other proposals of this turn of the event loop (one append for all).
@@ -372,8 +395,8 @@ export class Member {
   }
 
   /** A write through Raft; throws the request's error if it failed. */
-  async write(request: InternalRequest): Promise<ApplyResponse | null> {
-    const outcome = await this.propose(request);
+  async write(request: InternalRequest, as: AuthInfo | null): Promise<ApplyResponse | null> {
+    const outcome = await this.propose(request, as);
     if (!outcome.ok) throw outcome.error;
     return outcome.response;
   }
@@ -413,7 +436,7 @@ export class Member {
     if (!this.alarms().some((a) => a.alarm === 'NOSPACE' && a.memberId === this.id)) {
       this.log.warn(`backend size exceeds the quota of ${this.config.quotaBackendBytes} bytes; raising the NOSPACE alarm`);
       try {
-        await this.write({ op: 'alarm', action: 'activate', memberId: this.id, alarm: 'NOSPACE' });
+        await this.write({ op: 'alarm', action: 'activate', memberId: this.id, alarm: 'NOSPACE' }, null);
       } catch (e) {
         // The write is refused either way; the next refused write tries the alarm again.
         if (!(e instanceof ServerError)) throw e;
@@ -488,7 +511,7 @@ export class Member {
   }
 
   /** Grants a lease; id 0 lets this member choose an unused one (positive, as etcd's are). */
-  async leaseGrant(id: LeaseId, ttl: number): Promise<{ id: LeaseId; ttl: number }> {
+  async leaseGrant(id: LeaseId, ttl: number, as: AuthInfo): Promise<{ id: LeaseId; ttl: number }> {
     let effective: number;
     try {
       effective = this.lessor.effectiveTtl(ttl);
@@ -498,18 +521,18 @@ export class Member {
     let chosen = id;
     while (chosen === 0n || (id === 0n && this.lessor.has(chosen))) chosen = randomLeaseId();
     if (this.lessor.has(chosen)) throw serverError('LEASE_EXISTS');
-    const res = await this.write({ op: 'leaseGrant', id: chosen, ttl: effective });
+    const res = await this.write({ op: 'leaseGrant', id: chosen, ttl: effective }, as);
     if (res?.op !== 'leaseGrant') throw new Error('lease grant applied as something else');
     return { id: res.id, ttl: res.ttl };
   }
 
-  async leaseRevoke(id: LeaseId): Promise<void> {
+  async leaseRevoke(id: LeaseId, as: AuthInfo): Promise<void> {
     if (!this.lessor.has(id)) {
       // Not applied here yet, or gone: the log decides (etcd proposes without checking too).
       await this.linearizableBarrier();
       if (!this.lessor.has(id)) throw serverError('LEASE_NOT_FOUND');
     }
-    await this.write({ op: 'leaseRevoke', id });
+    await this.write({ op: 'leaseRevoke', id }, as);
   }
 
   /** The leader's keep-alive: the new TTL, 0 when the lease does not exist (etcd's answer). */
@@ -581,7 +604,7 @@ export class Member {
   /** Changes a member's peer URLs (through the log; who votes does not change). */
   async memberUpdate(id: string, peerUrls: readonly string[]): Promise<void> {
     this.refuse(checkUpdate(this.leaderView(), id, peerUrls));
-    await this.write({ op: 'memberUpdate', memberId: id, peerUrls });
+    await this.write({ op: 'memberUpdate', memberId: id, peerUrls }, null);
   }
 
   /** Resolves when this member applied its own removal; it should then stop. */
@@ -654,7 +677,7 @@ export class Member {
     if (this.published || this.stopping !== null) return;
     this.publishTimer = setTimeout(() => {
       this.publishTimer = null;
-      this.write({ op: 'memberAttributes', memberId: this.id, name: this.config.name, clientUrls: this.config.advertiseClientUrls }).then(
+      this.write({ op: 'memberAttributes', memberId: this.id, name: this.config.name, clientUrls: this.config.advertiseClientUrls }, null).then(
         () => {
           this.published = true;
           this.publishedNotify.resolve();
@@ -720,6 +743,7 @@ export class Member {
     await rm(old, { recursive: true, force: true });
     this.store = await openStore(this.paths.db, this.config, this.lessor);
     this.watchHub.replaceStore(this.store);
+    this.auth.reload();
     assert(this.store.consistentIndex() >= snapshot.metadata.index, 'received store is older than its snapshot');
     this.updatePeers();
     this.log.info(`installed snapshot at index ${snapshot.metadata.index} (store at ${this.store.consistentIndex()})`);

@@ -1,7 +1,12 @@
 /**
  * The payload of a normal Raft entry: one client request, tagged with who proposed it.
  *
- *   u8 format (1) · proposer member id (8 bytes) · varint request id · u8 kind · the request
+ *   u8 format (2) · proposer member id (8 bytes) · varint request id · who it runs as · u8 kind · the request
+ *
+ * Who it runs as: u8 0 for the member's own requests (lease expiry, alarms, publishing), which
+ * auth never refuses; u8 1 · string user · varint auth revision for a client's (user "" and
+ * revision 0: no credentials). The apply step checks permissions against them again, so a right
+ * revoked between propose and apply is honoured. Format 1 (before auth) had no such field.
  *
  * Keys, values and ranges are length-prefixed bytes; revisions and counts varints; lease ids
  * 8-byte signed (etcd lease ids use all 64 bits). Requests are exactly what the apply step
@@ -10,8 +15,14 @@
  */
 import type { Compare, CompareResult, MvccRequest, PutRequest, RangeRequest, DeleteRangeRequest, RequestOp, SortOrder, SortTarget, TxnRequest } from '../mvcc/types.ts';
 import { CodecError, Reader, Writer } from '../util/binary.ts';
+import { AUTH_OPS, isAuthRequest, type AuthInfo, type AuthRequest } from '../auth/index.ts';
+import { readAuthRequest, writeAuthRequest } from './auth-codec.ts';
 
-const FORMAT = 1;
+const FORMAT = 2;
+/** Entries written before auth existed: no "runs as" field. */
+const FORMAT_WITHOUT_AUTH = 1;
+const AS_MEMBER = 0;
+const AS_CLIENT = 1;
 
 /** A member announces its name and client URLs after it starts (etcd's "publish"). */
 export interface MemberAttributesRequest {
@@ -62,16 +73,19 @@ export interface LeaseCheckpointRequest {
 
 export type LeaseRequest = LeaseGrantRequest | LeaseRevokeRequest | LeaseCheckpointRequest;
 
-export type InternalRequest = MvccRequest | MemberAttributesRequest | MemberUpdateRequest | AlarmRequest | LeaseRequest;
+export type InternalRequest = MvccRequest | MemberAttributesRequest | MemberUpdateRequest | AlarmRequest | LeaseRequest | AuthRequest;
 
 export interface Envelope {
   /** Proposing member, 16 hex digits. */
   readonly proposer: string;
   readonly requestId: number;
+  /** The client's credentials as the proposer resolved them; null for the member's own requests. */
+  readonly as: AuthInfo | null;
   readonly request: InternalRequest;
 }
 
-const KINDS = ['range', 'put', 'deleteRange', 'txn', 'compact', 'memberAttributes', 'alarm', 'leaseGrant', 'leaseRevoke', 'leaseCheckpoint', 'memberUpdate'] as const;
+const KINDS = ['range', 'put', 'deleteRange', 'txn', 'compact', 'memberAttributes', 'alarm', 'leaseGrant', 'leaseRevoke', 'leaseCheckpoint', 'memberUpdate', ...AUTH_OPS] as const;
+
 const ALARM_ACTIONS: readonly AlarmAction[] = ['activate', 'deactivate'];
 const ALARM_TYPES: readonly AlarmType[] = ['NONE', 'NOSPACE', 'CORRUPT'];
 const SORT_ORDERS: readonly SortOrder[] = ['NONE', 'ASCEND', 'DESCEND'];
@@ -153,6 +167,7 @@ function writeTxn(w: Writer, t: TxnRequest): void {
 
 function writeRequest(w: Writer, r: InternalRequest): void {
   w.u8(KINDS.indexOf(r.op));
+  if (isAuthRequest(r)) return writeAuthRequest(w, r);
   switch (r.op) {
     case 'range':
       return writeRange(w, r.request);
@@ -198,7 +213,8 @@ const PUT_OVERHEAD_BYTES = 64;
 
 export function encodeEnvelope(e: Envelope): Uint8Array {
   const r = e.request;
-  const w = new Writer(r.op === 'put' ? PUT_OVERHEAD_BYTES + r.request.key.byteLength + r.request.value.byteLength : 64);
+  const asBytes = e.as === null ? 0 : e.as.user.length * 3;
+  const w = new Writer(r.op === 'put' ? PUT_OVERHEAD_BYTES + asBytes + r.request.key.byteLength + r.request.value.byteLength : 64);
   w.u8(FORMAT);
   let proposer = proposerBytes.get(e.proposer);
   if (proposer === undefined) {
@@ -207,6 +223,13 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
   }
   w.raw(proposer);
   w.uint(e.requestId);
+  if (e.as === null) {
+    w.u8(AS_MEMBER);
+  } else {
+    w.u8(AS_CLIENT);
+    w.string(e.as.user);
+    w.uint(e.as.revision);
+  }
   writeRequest(w, e.request);
   return w.finish();
 }
@@ -289,6 +312,19 @@ function readTxn(r: Reader): TxnRequest {
 function readRequest(r: Reader): InternalRequest {
   const op = index(KINDS, r.u8(), 'request kind');
   switch (op) {
+    case 'authEnable':
+    case 'authDisable':
+    case 'authenticate':
+    case 'userAdd':
+    case 'userDelete':
+    case 'userChangePassword':
+    case 'userGrantRole':
+    case 'userRevokeRole':
+    case 'roleAdd':
+    case 'roleDelete':
+    case 'roleGrantPermission':
+    case 'roleRevokePermission':
+      return readAuthRequest(r, op);
     case 'range':
       return { op, request: readRange(r) };
     case 'put':
@@ -321,10 +357,16 @@ function readRequest(r: Reader): InternalRequest {
 export function decodeEnvelope(data: Uint8Array): Envelope {
   const r = new Reader(data);
   const format = r.u8();
-  if (format !== FORMAT) throw new CodecError(`unknown entry format ${format}`);
+  if (format !== FORMAT && format !== FORMAT_WITHOUT_AUTH) throw new CodecError(`unknown entry format ${format}`);
   const proposer = r.hex(8);
   const requestId = r.uint();
+  let as: AuthInfo | null = null;
+  if (format === FORMAT) {
+    const kind = r.u8();
+    if (kind === AS_CLIENT) as = { user: r.string(), revision: r.uint() };
+    else if (kind !== AS_MEMBER) throw new CodecError(`unknown requester kind ${kind}`);
+  }
   const request = readRequest(r);
   r.done();
-  return { proposer, requestId, request };
+  return { proposer, requestId, as, request };
 }

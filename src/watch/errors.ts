@@ -9,7 +9,8 @@ export type WatchErrorCode =
   | 'WATCH_TOO_MANY_WATCHERS'
   | 'WATCH_STREAM_BACKLOGGED'
   | 'WATCH_STREAM_CLOSED'
-  | 'WATCH_INVALID_ARGUMENT';
+  | 'WATCH_INVALID_ARGUMENT'
+  | 'WATCH_DENIED';
 
 export abstract class WatchError extends Error {
   abstract readonly code: WatchErrorCode;
@@ -62,4 +63,9 @@ export class InvalidWatchArgumentError extends WatchError {
   constructor(detail: string) {
     super(`watch: invalid argument: ${detail}`);
   }
+}
+
+/** The front end refused the watch (auth); the message is the cancel reason the client sees. */
+export class WatchDeniedError extends WatchError {
+  readonly code = 'WATCH_DENIED';
 }

@@ -74,9 +74,19 @@ export class WatchStream implements AsyncIterable<WatchMessage> {
       return this.create(spec);
     } catch (e) {
       if (!(e instanceof WatchError)) throw e;
-      this.outbox.push({ type: 'rejected', watchId: invalidWatchId, revision: this.host.revision, error: e }, 0);
+      this.reject(e);
       return invalidWatchId;
     }
+  }
+
+  /**
+   * Answers a create request the front end refused (e.g. not permitted) with a `rejected`
+   * message, in order with the answers to other create requests.
+   */
+  reject(error: WatchError): void {
+    if (this.outbox.closed) throw new StreamClosedError();
+    if (this.outbox.control >= this.limits.streamControlMessagesMax) throw new StreamBackloggedError();
+    this.outbox.push({ type: 'rejected', watchId: invalidWatchId, revision: this.host.revision, error }, 0);
   }
 
   private create(spec: WatcherSpec): number {

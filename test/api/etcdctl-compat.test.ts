@@ -12,7 +12,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { etcdAvailable, etcdctl, startCluster, type EtcdctlResult, type ProcessCluster } from '../helpers/processes.ts';
+import { etcdAvailable, etcdctl, etcdctlErrorLine, startCluster, type EtcdctlResult, type ProcessCluster } from '../helpers/processes.ts';
 
 const SUITE_LIMITS = {
   /** Starting the four clusters (the helpers allow 20 s each; they start side by side). */
@@ -176,10 +176,6 @@ const asText: Normalizer = (s, names) => {
   return normalizeText(s, names);
 };
 
-/** The final "Error: …" line of etcdctl's stderr (warnings before it name random client ids). */
-function errorLine(stderr: string): string {
-  return stderr.split('\n').filter((l) => l.startsWith('Error:')).pop() ?? '';
-}
 
 // ---- the clusters -------------------------------------------------------------------------
 
@@ -228,7 +224,7 @@ function endpointsOf(side: Side, o: RunOptions): string {
 
 function outcome(r: EtcdctlResult, side: Side, o: RunOptions): Outcome {
   const normalize = o.normalize ?? asText;
-  const error = o.wholeStderr === true ? normalize(r.stderr, side.names) : replaceNames(errorLine(r.stderr), side.names);
+  const error = o.wholeStderr === true ? normalize(r.stderr, side.names) : replaceNames(etcdctlErrorLine(r.stderr), side.names);
   return { code: r.code, stdout: normalize(r.stdout, side.names), error };
 }
 
@@ -565,7 +561,7 @@ describe('etcdctl 3.4 and the JSON gateway: Conclave answers as etcd 3.4', suite
       let refusal: string | undefined;
       for (let i = 0; i < 64 && refusal === undefined; i++) {
         const r = await etcdctl(side.cluster.members[0]!.clientUrl, ['put', `fill/${String(i).padStart(2, '0')}`], FILL_VALUE);
-        if (r.code !== 0) refusal = `${r.code} ${errorLine(r.stderr)}`;
+        if (r.code !== 0) refusal = `${r.code} ${etcdctlErrorLine(r.stderr)}`;
       }
       assert.ok(refusal !== undefined, `${side.cluster.flavour}: never ran out of space`);
       refusals.push(refusal);

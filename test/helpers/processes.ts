@@ -240,6 +240,11 @@ export interface EtcdctlResult {
   readonly stderr: string;
 }
 
+/** The final "Error: …" line of etcdctl's stderr (warnings before it name random client ids). */
+export function etcdctlErrorLine(stderr: string): string {
+  return stderr.split('\n').filter((l) => l.startsWith('Error:')).pop() ?? '';
+}
+
 /** Runs etcdctl (API v3) against the endpoints; never throws on a non-zero exit. */
 export async function etcdctl(endpoints: string, args: string[], input?: string): Promise<EtcdctlResult> {
   const env = { ...process.env, ETCDCTL_API: '3', ETCDCTL_ENDPOINTS: endpoints, ETCDCTL_DIAL_TIMEOUT: '3s' };

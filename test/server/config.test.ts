@@ -53,3 +53,15 @@ test("member and cluster IDs are derived exactly as etcd derives them", () => {
   assert.equal(clusterId([m]), 'cdf818194e3a8c32');
   assert.notEqual(memberId(['http://localhost:2380'], 'other-token'), m);
 });
+
+test('--auth-token and --auth-token-ttl: simple tokens for 300 s by default; JWT options parsed; bad ones refused', () => {
+  const c = resolveConfig({}, {});
+  assert.deepEqual(c.authToken, { kind: 'simple' });
+  assert.equal(c.authTokenTtl, 300);
+  const jwt = resolveConfig({ 'auth-token': 'jwt,pub-key=/k/pub.pem,priv-key=/k/priv.pem,sign-method=ES256,ttl=10m', 'auth-token-ttl': '60' }, {});
+  assert.deepEqual(jwt.authToken, { kind: 'jwt', signMethod: 'ES256', publicKeyFile: '/k/pub.pem', privateKeyFile: '/k/priv.pem', ttlMs: 600_000 });
+  assert.equal(jwt.authTokenTtl, 60);
+  assert.throws(() => resolveConfig({ 'auth-token': 'jwt,pub-key=/k/pub.pem' }, {}), ConfigError);
+  assert.throws(() => resolveConfig({ 'auth-token': 'oauth' }, {}), /unknown token type "oauth"/);
+  assert.throws(() => resolveConfig({ 'auth-token-ttl': '0' }, {}), /positive integer/);
+});

@@ -14,6 +14,7 @@ import { EntryKind, type Entry } from '../../src/raft/types.ts';
 import { ApplyMachine, type ApplyOutcome } from '../../src/server/apply.ts';
 import { bindLessor, readLeases } from '../../src/server/leases.ts';
 import { decodeEnvelope, encodeEnvelope, type InternalRequest } from '../../src/server/request-codec.ts';
+import { storeAuth } from '../helpers/server-auth.ts';
 
 const ME = '00000000000000aa';
 const enc = (s: string) => new Uint8Array(Buffer.from(s));
@@ -45,6 +46,7 @@ async function open(dir: string): Promise<Harness> {
       onEmptyEntry: (e) => emptyTerms.push(e.term),
     },
     { lessor: () => lessor, now: () => 0 },
+    storeAuth(() => store, lessor),
   );
   return {
     store,
@@ -53,7 +55,7 @@ async function open(dir: string): Promise<Harness> {
     outcomes,
     emptyTerms,
     apply(index, request) {
-      const entry: Entry = { term: 1, index, kind: EntryKind.Normal, data: encodeEnvelope({ proposer: ME, requestId: index, request }) };
+      const entry: Entry = { term: 1, index, kind: EntryKind.Normal, data: encodeEnvelope({ proposer: ME, requestId: index, as: null, request }) };
       machine.apply([entry]);
       return outcomes.get(index);
     },
@@ -66,7 +68,7 @@ test('lease requests round-trip through the entry codec', () => {
     { op: 'leaseRevoke', id: (1n << 62n) + 3n },
     { op: 'leaseCheckpoint', checkpoints: [{ id: 1n, remainingTtl: 0 }, { id: 2n, remainingTtl: 77 }] },
   ];
-  for (const request of requests) assert.deepEqual(decodeEnvelope(encodeEnvelope({ proposer: ME, requestId: 9, request })).request, request);
+  for (const request of requests) assert.deepEqual(decodeEnvelope(encodeEnvelope({ proposer: ME, requestId: 9, as: null, request })).request, request);
 });
 
 test('grant, attach by put, checkpoint, revoke in one revision; a reopened store rebuilds the lessor', async () => {

@@ -54,7 +54,7 @@ test('a single member writes, reads, and comes back from its data dir with every
   try {
     let m = await Member.start(config(dir, s!, [s!]), quiet, (e) => assert.fail(String(e)));
     await until(() => m.status().role === 'leader');
-    for (let i = 0; i < 50; i++) await m.write({ op: 'put', request: { key: enc(`k${i}`), value: enc(`v${i}`) } });
+    for (let i = 0; i < 50; i++) await m.write({ op: 'put', request: { key: enc(`k${i}`), value: enc(`v${i}`) } }, null);
     const r = await m.range({ key: enc('k'), rangeEnd: enc('l') }, false);
     assert.equal(r.count, 50);
     await until(() => m.members()[0]?.clientUrls.length === 1);
@@ -66,7 +66,7 @@ test('a single member writes, reads, and comes back from its data dir with every
     assert.equal(again.count, 50);
     assert.equal(again.revision, r.revision);
     await until(() => m.status().role === 'leader');
-    await m.write({ op: 'put', request: { key: enc('after'), value: enc('restart') } });
+    await m.write({ op: 'put', request: { key: enc('after'), value: enc('restart') } }, null);
     assert.equal((await m.range({ key: enc('after') }, false)).kvs.length, 1);
     await m.stop();
   } finally {
@@ -94,7 +94,7 @@ test('three members replicate; a follower forwards writes; reads are linearizabl
     for (const s of all) members.push(await Member.start(config(dir, s, all), quiet, (e) => assert.fail(String(e))));
     await until(() => members.every((m) => m.status().leader !== ''));
     const follower = members.find((m) => m.status().role !== 'leader')!;
-    const put = await follower.write({ op: 'put', request: { key: enc('x'), value: enc('1') } });
+    const put = await follower.write({ op: 'put', request: { key: enc('x'), value: enc('1') } }, null);
     assert.ok(put !== null && put.op === 'put');
     for (const m of members) {
       const r = await m.range({ key: enc('x') }, false);
@@ -102,7 +102,7 @@ test('three members replicate; a follower forwards writes; reads are linearizabl
     }
     await until(() => members.every((m) => m.members().length === 3 && m.members().every((x) => x.clientUrls.length === 1)));
     // Errors of the store come back as the server's conditions.
-    await assert.rejects(follower.write({ op: 'compact', revision: 1_000_000 }), (e: unknown) => e instanceof ServerError && e.code === 'FUTURE_REVISION');
+    await assert.rejects(follower.write({ op: 'compact', revision: 1_000_000 }, null), (e: unknown) => e instanceof ServerError && e.code === 'FUTURE_REVISION');
   } finally {
     for (const m of members) await m.stop();
     rmSync(dir, { recursive: true, force: true });

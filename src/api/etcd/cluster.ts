@@ -9,6 +9,7 @@ import type { Member } from '../../server/member.ts';
 import type { MemberRecord } from '../../server/members.ts';
 import { idToDecimal } from '../../server/ids.ts';
 import { header, hexId, type Int64, type PbHeader } from './convert.ts';
+import { callerOf } from './auth.ts';
 import { forwardToLeader } from './forward.ts';
 import { grpcHandler } from './kv.ts';
 
@@ -49,27 +50,36 @@ export class ClusterApi {
   }
 
   async add(r: PbMemberAddRequest, call: CallContext): Promise<PbMembersResponse> {
+    await this.checkAdmin(call);
     if (!this.member.isLeader()) return this.viaLeader('cluster/member/add', r, call);
     const added = await this.member.memberAdd(r.peerURLs ?? [], r.isLearner === true);
     return { ...this.list(), member: pbMember(added) };
   }
 
   async remove(r: PbMemberId, call: CallContext): Promise<PbMembersResponse> {
+    await this.checkAdmin(call);
     if (!this.member.isLeader()) return this.viaLeader('cluster/member/remove', { ID: String(r.ID) }, call);
     await this.member.memberRemove(hexId(r.ID));
     return this.list();
   }
 
   async update(r: PbMemberUpdateRequest, call: CallContext): Promise<PbMembersResponse> {
+    await this.checkAdmin(call);
     if (!this.member.isLeader()) return this.viaLeader('cluster/member/update', { ID: String(r.ID), peerURLs: r.peerURLs ?? [] }, call);
     await this.member.memberUpdate(hexId(r.ID), r.peerURLs ?? []);
     return this.list();
   }
 
   async promote(r: PbMemberId, call: CallContext): Promise<PbMembersResponse> {
+    await this.checkAdmin(call);
     if (!this.member.isLeader()) return this.viaLeader('cluster/member/promote', { ID: String(r.ID) }, call);
     await this.member.memberPromote(hexId(r.ID));
     return this.list();
+  }
+
+  /** Membership changes need the root role once auth is enabled (etcd's admin permission). */
+  private async checkAdmin(call: CallContext): Promise<void> {
+    this.member.auth.checkAdmin(await callerOf(this.member, call));
   }
 
   /** The leader's answer, with this member's header (the client asked this member). */

@@ -7,6 +7,7 @@
 import { GrpcError, Status, type CallContext } from '../grpc/index.ts';
 import type { Member } from '../../server/member.ts';
 import { serverError } from '../../server/errors.ts';
+import { credentials } from './auth.ts';
 
 export const FORWARD_LIMITS = {
   /** How long a follower waits for the leader's answer to a forwarded call. */
@@ -26,7 +27,7 @@ export async function forwardToLeader<T>(member: Member, path: string, body: obj
   const url = member.leaderClientUrl();
   if (url === undefined) throw serverError('NO_LEADER');
   const headers: Record<string, string> = { 'content-type': 'application/json', [FORWARDED_HEADER]: '1' };
-  const token = call?.metadata.token;
+  const token = call === undefined ? undefined : credentials(call).token;
   if (token !== undefined) headers.authorization = token;
   let res: Response;
   try {

@@ -6,6 +6,7 @@
  */
 import type { Service } from 'protobufjs';
 import { unary, type CallContext, type ServiceImpl } from '../grpc/index.ts';
+import type { AuthInfo } from '../../auth/index.ts';
 import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnRequest, isTxnReadonly, resolveLimits, type MvccLimits } from '../../mvcc/index.ts';
 import { fromMvccError } from '../../server/apply.ts';
 import { storeGrowth } from '../../server/alarms.ts';
@@ -28,6 +29,7 @@ import {
   type PbTxnRequest,
 } from './convert.ts';
 import { toGrpcError } from './errors.ts';
+import { callerOf } from './auth.ts';
 
 /** Runs a store check and turns its failure into the server condition etcd reports. */
 function check(fn: () => void): void {
@@ -46,36 +48,45 @@ export class KvApi {
     this.limits = resolveLimits({ txnOpsMax: member.config.maxTxnOps, keyBytesMax: member.config.maxRequestBytes });
   }
 
-  async range(pb: PbRangeRequest) {
+  /** Who the call runs as (after a linearizable read's barrier, as etcd resolves it). */
+  private caller(call: CallContext): Promise<AuthInfo> {
+    return callerOf(this.member, call);
+  }
+
+  async range(pb: PbRangeRequest, call: CallContext) {
     const r = toRangeRequest(pb);
     check(() => checkRangeRequest(r, this.limits));
-    const res = await this.member.range(r, pb.serializable === true);
+    if (pb.serializable !== true) await this.member.linearizableBarrier();
+    this.member.auth.checkRequest(await this.caller(call), { op: 'range', request: r });
+    // Linearizable already: the barrier was passed above.
+    const res = await this.member.range(r, true);
     return rangeResponse(res, header(this.member.header(), res.revision));
   }
 
-  async put(pb: PbPutRequest) {
+  async put(pb: PbPutRequest, call: CallContext) {
     const r = toPutRequest(pb);
     check(() => checkPutRequest(r, this.limits));
     await this.member.checkQuota(r.key.byteLength + r.value.byteLength);
-    const res = await this.member.write({ op: 'put', request: r });
+    const res = await this.member.write({ op: 'put', request: r }, await this.caller(call));
     if (res?.op !== 'put') throw new Error('put applied as something else');
     return putResponse(res.response, header(this.member.header(), res.response.revision));
   }
 
-  async deleteRange(pb: PbDeleteRangeRequest) {
+  async deleteRange(pb: PbDeleteRangeRequest, call: CallContext) {
     const r = toDeleteRangeRequest(pb);
     check(() => checkDeleteRequest(r, this.limits));
-    const res = await this.member.write({ op: 'deleteRange', request: r });
+    const res = await this.member.write({ op: 'deleteRange', request: r }, await this.caller(call));
     if (res?.op !== 'deleteRange') throw new Error('delete applied as something else');
     return deleteRangeResponse(res.response, header(this.member.header(), res.response.revision));
   }
 
-  async txn(pb: PbTxnRequest) {
+  async txn(pb: PbTxnRequest, call: CallContext) {
     const r = toTxnRequest(pb);
     check(() => checkTxnRequest(r, this.limits));
     if (isTxnReadonly(r)) {
       const serializable = [...(pb.success ?? []), ...(pb.failure ?? [])].every((op) => op.request_range?.serializable === true);
       if (!serializable) await this.member.linearizableBarrier();
+      this.member.auth.checkRequest(await this.caller(call), { op: 'txn', request: r });
       let res;
       try {
         res = this.member.mvcc().txn(r);
@@ -86,13 +97,14 @@ export class KvApi {
     }
     const growth = storeGrowth({ op: 'txn', request: r });
     if (growth !== null) await this.member.checkQuota(growth);
-    const res = await this.member.write({ op: 'txn', request: r });
+    const res = await this.member.write({ op: 'txn', request: r }, await this.caller(call));
     if (res?.op !== 'txn') throw new Error('txn applied as something else');
     return txnResponse(res.response, header(this.member.header(), res.response.revision));
   }
 
-  async compact(pb: PbCompactionRequest) {
-    const res = await this.member.write({ op: 'compact', revision: num(pb.revision) });
+  async compact(pb: PbCompactionRequest, call: CallContext) {
+    // etcd checks no permission for compaction (only the credentials themselves).
+    const res = await this.member.write({ op: 'compact', revision: num(pb.revision) }, await this.caller(call));
     if (res?.op !== 'compact') throw new Error('compact applied as something else');
     // physical: answer once the compacted revisions are gone from the backend, as etcd does.
     if (pb.physical === true) await this.member.mvcc().compactionDone();
@@ -100,13 +112,16 @@ export class KvApi {
   }
 }
 
-/** Wraps an operation so that server conditions leave as etcd's gRPC status and text. */
-export function grpcHandler<Req, Res>(fn: (req: Req, call: CallContext) => Promise<Res>) {
+/**
+ * Wraps an operation so that server conditions leave as etcd's gRPC status and text (`mapError`:
+ * toGrpcError, or toRawAuthGrpcError where etcd passes auth errors through unconverted).
+ */
+export function grpcHandler<Req, Res>(fn: (req: Req, call: CallContext) => Promise<Res>, mapError: (e: unknown) => unknown = toGrpcError) {
   return unary<Req, Res>(async (req, call) => {
     try {
       return await fn(req, call);
     } catch (e) {
-      throw toGrpcError(e);
+      throw mapError(e);
     }
   });
 }
@@ -115,11 +130,11 @@ export function kvService(kv: KvApi, service: Service): [Service, ServiceImpl] {
   return [
     service,
     {
-      Range: grpcHandler((r: PbRangeRequest) => kv.range(r)),
-      Put: grpcHandler((r: PbPutRequest) => kv.put(r)),
-      DeleteRange: grpcHandler((r: PbDeleteRangeRequest) => kv.deleteRange(r)),
-      Txn: grpcHandler((r: PbTxnRequest) => kv.txn(r)),
-      Compact: grpcHandler((r: PbCompactionRequest) => kv.compact(r)),
+      Range: grpcHandler((r: PbRangeRequest, call) => kv.range(r, call)),
+      Put: grpcHandler((r: PbPutRequest, call) => kv.put(r, call)),
+      DeleteRange: grpcHandler((r: PbDeleteRangeRequest, call) => kv.deleteRange(r, call)),
+      Txn: grpcHandler((r: PbTxnRequest, call) => kv.txn(r, call)),
+      Compact: grpcHandler((r: PbCompactionRequest, call) => kv.compact(r, call)),
     },
   ];
 }

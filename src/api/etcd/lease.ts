@@ -11,6 +11,8 @@ import { bidiStream, type BidiStream, type CallContext, type ServiceImpl } from 
 import type { Member } from '../../server/member.ts';
 import { big, header, num, type Int64, type PbHeader } from './convert.ts';
 import { toGrpcError } from './errors.ts';
+import { serverError } from '../../server/errors.ts';
+import { callerOf } from './auth.ts';
 import { forwardToLeader } from './forward.ts';
 import { grpcHandler } from './kv.ts';
 
@@ -42,13 +44,14 @@ interface PbTimeToLiveResponse {
 export class LeaseApi {
   constructor(private readonly member: Member) {}
 
-  async grant(pb: PbLeaseGrantRequest) {
-    const r = await this.member.leaseGrant(big(pb.ID), num(pb.TTL));
+  async grant(pb: PbLeaseGrantRequest, call: CallContext) {
+    const r = await this.member.leaseGrant(big(pb.ID), num(pb.TTL), await callerOf(this.member, call));
     return { header: header(this.member.header()), ID: r.id.toString(), TTL: r.ttl, error: '' };
   }
 
-  async revoke(pb: PbLeaseId) {
-    await this.member.leaseRevoke(big(pb.ID));
+  /** Needs write access to the lease's keys, checked as the revoke applies. */
+  async revoke(pb: PbLeaseId, call: CallContext) {
+    await this.member.leaseRevoke(big(pb.ID), await callerOf(this.member, call));
     return { header: header(this.member.header()) };
   }
 
@@ -59,9 +62,23 @@ export class LeaseApi {
     return { header: header(this.member.header()), ID: id.toString(), TTL: Number(res.TTL ?? 0) };
   }
 
+  /**
+   * With keys, the caller must be allowed to read every attached key (as etcd ≥ 3.4.26 checks;
+   * 3.4.23 listed them to anyone), and the auth state must not change meanwhile.
+   */
   async timeToLive(pb: PbLeaseTimeToLiveRequest, call?: CallContext): Promise<PbTimeToLiveResponse> {
     const id = big(pb.ID);
     const keys = pb.keys === true;
+    if (!keys || call === undefined) return this.lookUp(id, keys, call);
+    const auth = this.member.auth;
+    const revision = auth.state().revision;
+    auth.checkLeaseKeysRead(await callerOf(this.member, call), id);
+    const res = await this.lookUp(id, keys, call);
+    if (auth.state().enabled && auth.state().revision !== revision) throw serverError('AUTH_OLD_REVISION');
+    return res;
+  }
+
+  private async lookUp(id: bigint, keys: boolean, call: CallContext | undefined): Promise<PbTimeToLiveResponse> {
     if (!this.member.isLeasePrimary() && this.member.leaderClientUrl() !== undefined) {
       const res = await forwardToLeader<{ TTL?: string | number; grantedTTL?: string | number; keys?: string[] }>(this.member, 'lease/timetolive', { ID: id.toString(), keys }, call);
       return {
@@ -100,8 +117,8 @@ export function leaseService(api: LeaseApi, service: Service): [Service, Service
   return [
     service,
     {
-      LeaseGrant: grpcHandler((r: PbLeaseGrantRequest) => api.grant(r)),
-      LeaseRevoke: grpcHandler((r: PbLeaseId) => api.revoke(r)),
+      LeaseGrant: grpcHandler((r: PbLeaseGrantRequest, call) => api.grant(r, call)),
+      LeaseRevoke: grpcHandler((r: PbLeaseId, call) => api.revoke(r, call)),
       LeaseKeepAlive: bidiStream((call: BidiStream<PbLeaseId, PbKeepAliveResponse>) => keepAliveStream(api, call)),
       LeaseTimeToLive: grpcHandler((r: PbLeaseTimeToLiveRequest, call) => api.timeToLive(r, call)),
       LeaseLeases: grpcHandler(() => api.leases()),

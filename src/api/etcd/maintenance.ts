@@ -10,6 +10,9 @@ import { idToDecimal } from '../../server/ids.ts';
 import type { AlarmType } from '../../server/request-codec.ts';
 import { header, hexId, num, type Int64 } from './convert.ts';
 import { grpcHandler } from './kv.ts';
+import { callerOf } from './auth.ts';
+import { toRawAuthGrpcError } from './errors.ts';
+import type { CallContext } from '../grpc/index.ts';
 
 /** The etcd version Conclave reports itself as (its API level); etcdctl checks it. */
 export const ETCD_SERVER_VERSION = '3.4.23';
@@ -41,16 +44,18 @@ export function alarmErrors(member: Member): string[] {
 
 /**
  * GET lists the raised alarms of the type asked for (NONE: all), as of now (etcd passes it
- * through the log); ACTIVATE and DEACTIVATE answer with the alarm they raised or cleared.
+ * through the log); ACTIVATE and DEACTIVATE answer with the alarm they raised or cleared. etcd
+ * checks no permission here, only that a token given is valid.
  */
-async function alarm(member: Member, r: PbAlarmRequest): Promise<readonly AlarmRecord[]> {
+async function alarm(member: Member, r: PbAlarmRequest, call: CallContext): Promise<readonly AlarmRecord[]> {
   const type = ALARM_TYPES[r.alarm] ?? 'NONE';
+  const as = await callerOf(member, call);
   if (r.action === ALARM_GET) {
     await member.linearizableBarrier();
     return member.alarms().filter((a) => type === 'NONE' || a.alarm === type);
   }
   const action = r.action === ALARM_ACTIVATE ? 'activate' : 'deactivate';
-  const res = await member.write({ op: 'alarm', action, memberId: hexId(r.memberID), alarm: type });
+  const res = await member.write({ op: 'alarm', action, memberId: hexId(r.memberID), alarm: type }, as);
   if (res?.op !== 'alarm') throw new Error('alarm applied as something else');
   return res.alarms;
 }
@@ -76,15 +81,18 @@ export function maintenanceService(member: Member, service: Service): [Service, 
         };
       }),
       // etcd 3.4 answers Alarm without a header.
-      Alarm: grpcHandler(async (r: PbAlarmRequest) => ({ alarms: (await alarm(member, r)).map(alarmMember) })),
-      Hash: grpcHandler(async () => {
+      Alarm: grpcHandler(async (r: PbAlarmRequest, call) => ({ alarms: (await alarm(member, r, call)).map(alarmMember) }), toRawAuthGrpcError),
+      // Hash and HashKV need the root role once auth is enabled.
+      Hash: grpcHandler(async (_: object, call) => {
+        member.auth.checkAdmin(await callerOf(member, call));
         const h = await member.mvcc().hash();
         return { header: header(member.header(), h.revision), hash: h.hash };
-      }),
-      HashKV: grpcHandler(async (r: PbHashKVRequest) => {
+      }, toRawAuthGrpcError),
+      HashKV: grpcHandler(async (r: PbHashKVRequest, call) => {
+        member.auth.checkAdmin(await callerOf(member, call));
         const h = await member.mvcc().hashKV(num(r.revision));
         return { header: header(member.header(), h.revision), hash: h.hash, compact_revision: h.compactRevision };
-      }),
+      }, toRawAuthGrpcError),
     },
   ];
 }

@@ -20,6 +20,7 @@ import { watchService } from './watch.ts';
 import { keepAliveRoute, LeaseApi, leaseService } from './lease.ts';
 import { FORWARDED_HEADER } from './forward.ts';
 import { etcdService } from './proto/load.ts';
+import { AUTH_GATEWAY_PATHS, AuthApi, authService } from './auth.ts';
 
 export const CLIENT_API_LIMITS = {
   /** gRPC messages may exceed --max-request-bytes by this much, so oversize requests get etcd's own error. */
@@ -45,6 +46,7 @@ const GATEWAY_PATHS: Record<string, Record<string, string | readonly string[]>> 
     LeaseTimeToLive: ['lease/timetolive', 'kv/lease/timetolive'],
     LeaseLeases: ['lease/leases', 'kv/lease/leases'],
   },
+  'etcdserverpb.Auth': AUTH_GATEWAY_PATHS,
 };
 
 /** etcd answers every HTTP/1.1 request with these (its CORS defaults). */
@@ -146,6 +148,7 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     clusterService(new ClusterApi(member), etcdService('etcdserverpb.Cluster')),
     watchService(member, etcdService('etcdserverpb.Watch')),
     leaseService(leaseApi, etcdService('etcdserverpb.Lease')),
+    authService(new AuthApi(member), etcdService('etcdserverpb.Auth')),
   ];
   for (const [service, plain] of services) {
     const impl = refuseOnLearner(member, service, plain);

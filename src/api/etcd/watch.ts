@@ -12,7 +12,10 @@ import { bidiStream, type BidiStream, type ServiceImpl } from '../grpc/index.ts'
 import type { MvccEvent } from '../../mvcc/index.ts';
 import { eventBytes } from '../../mvcc/index.ts';
 import type { Member } from '../../server/member.ts';
-import { StreamBackloggedError, type WatchFilter, type WatchMessage } from '../../watch/index.ts';
+import { StreamBackloggedError, WatchDeniedError, type WatchFilter, type WatchMessage } from '../../watch/index.ts';
+import { GrpcError } from '../grpc/index.ts';
+import { callerOf } from './auth.ts';
+import { goStatusText, toGrpcError } from './errors.ts';
 import { bytes, header, keyValue, num, type Int64, type PbHeader, type PbKeyValue } from './convert.ts';
 
 export const WATCH_API_LIMITS = {
@@ -98,6 +101,21 @@ function responses(member: Member, m: WatchMessage): PbWatchResponse[] {
   }
 }
 
+/**
+ * Why the caller may not watch [key, rangeEnd), as the cancel reason etcd 3.4 gives (the gRPC
+ * error's text: bad token, no user, permission denied); null when it may.
+ */
+async function denial(member: Member, call: BidiStream<PbWatchRequest, PbWatchResponse>, key: Uint8Array, rangeEnd: Uint8Array): Promise<string | null> {
+  try {
+    member.auth.checkRead(await callerOf(member, call), key, rangeEnd);
+    return null;
+  } catch (e) {
+    const g = toGrpcError(e);
+    if (!(g instanceof GrpcError) || g === e) throw e;
+    return goStatusText(g);
+  }
+}
+
 async function serve(member: Member, call: BidiStream<PbWatchRequest, PbWatchResponse>): Promise<void> {
   const stream = member.watches().openStream();
   const abort = (): void => stream.close();
@@ -109,6 +127,11 @@ async function serve(member: Member, call: BidiStream<PbWatchRequest, PbWatchRes
     for await (const req of call) {
       if (req.create_request) {
         const c = req.create_request;
+        const refused = await denial(member, call, bytes(c.key), bytes(c.range_end));
+        if (refused !== null) {
+          stream.reject(new WatchDeniedError(refused));
+          continue;
+        }
         stream.watch({
           key: bytes(c.key),
           rangeEnd: bytes(c.range_end),
