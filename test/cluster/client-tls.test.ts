@@ -150,6 +150,36 @@ describe('client TLS: Conclave and etcd 3.4 with the same certificates', { skip:
       }
     }
   });
+
+  // Last: it turns auth on.
+  test("with auth enabled, the client certificate's CN is the user of a call without a token", async () => {
+    const tls = etcdctlTls(goodClient());
+    const asRoot = [...tls, '--user', 'root:rootpw'];
+    const steps: string[][] = [
+      [...tls, 'user', 'add', 'root:rootpw'],
+      [...tls, 'user', 'grant-role', 'root', 'root'],
+      [...tls, 'user', 'add', 'alice:alicepw'],
+      [...tls, 'role', 'add', 'app'],
+      [...tls, 'role', 'grant-permission', 'app', 'readwrite', '--prefix', 'app/'],
+      [...tls, 'user', 'grant-role', 'alice', 'app'],
+      [...tls, 'auth', 'enable'],
+      // The certificate says CN=alice: no --user needed, and only alice's rights.
+      [...tls, 'put', 'app/x', 'by-cn'],
+      [...tls, 'get', 'app/x', '--print-value-only'],
+      [...tls, 'put', 'greeting', 'not-allowed'],
+      [...asRoot, 'get', 'greeting', '--print-value-only'],
+      [...asRoot, 'auth', 'disable'],
+    ];
+    const outcomes: string[] = [];
+    for (const args of steps) {
+      const [c, e] = await both(args);
+      assert.deepEqual([c.code, c.stdout, errorLine(c.stderr)], [e.code, e.stdout, errorLine(e.stderr)], args.slice(6).join(' '));
+      outcomes.push(c.code === 0 ? c.stdout.trim() : errorLine(c.stderr));
+    }
+    assert.deepEqual(outcomes.slice(7, 11), ['OK', 'by-cn', 'Error: etcdserver: permission denied', 'hello']);
+    const [denied] = await both([...tls, 'get', 'greeting', '--print-value-only']);
+    assert.equal(denied.stdout, 'hello\n', 'auth is off again: the refused put changed nothing');
+  });
 });
 
 test('conclave serve refuses a key that does not match its certificate, in one line, before listening', { timeout: 30_000 }, async () => {
