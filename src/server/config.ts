@@ -35,7 +35,7 @@ export const SERVER_DEFAULTS = {
   maxTxnOps: 128,
   logLevel: 'info',
   /** Refuse membership changes that could cost the cluster its quorum (etcd's default: true). */
-  strictReconfigCheck: 'true',
+  strictReconfigCheck: true,
   // Client TLS (the client port), etcd's flags: see tls.ts.
   certFile: '',
   keyFile: '',
@@ -295,8 +295,6 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
   if (electionTimeout < 5 * heartbeatInterval) {
     throw new ConfigError(`--election-timeout[${electionTimeout}ms] should be at least as 5 times as --heartbeat-interval[${heartbeatInterval}ms]`);
   }
-  const strict = raw('strictReconfigCheck');
-  if (strict !== 'true' && strict !== 'false') throw new ConfigError(`--strict-reconfig-check must be true or false, got "${strict}"`);
   const quota = positiveInt(raw('quotaBackendBytes'), FLAG_NAMES.quotaBackendBytes, true);
   const tlsSettings = (keys: readonly [Key, Key, Key, Key, Key]): TlsSettings => ({
     certFile: raw(keys[0]),
@@ -331,7 +329,7 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     maxRequestBytes: positiveInt(raw('maxRequestBytes'), FLAG_NAMES.maxRequestBytes),
     maxTxnOps: positiveInt(raw('maxTxnOps'), FLAG_NAMES.maxTxnOps),
     logLevel,
-    strictReconfigCheck: strict === 'true',
+    strictReconfigCheck: bool(raw('strictReconfigCheck'), FLAG_NAMES.strictReconfigCheck),
     clientTls: tlsSettings(['certFile', 'keyFile', 'trustedCaFile', 'clientCertAuth', 'autoTls']),
     peerTls: tlsSettings(['peerCertFile', 'peerKeyFile', 'peerTrustedCaFile', 'peerClientCertAuth', 'peerAutoTls']),
     authToken,
