@@ -1,6 +1,6 @@
 /** Public surface of the MVCC store. */
 export { MvccStore } from './store.ts';
-export type { ApplyResult, MetaEntry, MetaReader, MetaWriter, StoreOptions, StoreStats, WriteResult, WriteTxn } from './store.ts';
+export type { ApplyResult, DefragmentResult, MetaEntry, MetaReader, MetaWriter, StoreOptions, StoreStats, WriteResult, WriteTxn } from './store.ts';
 export { eventBytes } from './history.ts';
 export type { HistoryBatch, HistoryRequest } from './history.ts';
 export { keyBounds } from './range.ts';

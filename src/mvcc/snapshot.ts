@@ -80,7 +80,7 @@ function nextTurn(): Promise<void> {
 /** The snapshot stream of the store's committed state at the moment of the call. */
 export async function* snapshotStream(s: StoreState, reg: SnapshotRegistry): AsyncGenerator<Uint8Array> {
   if (s.closed) throw new StoreClosedError();
-  const { snap, release } = reg.pin(s);
+  const { backend, snap, release } = reg.pin(s);
   try {
     const w = new ChunkWriter(s.limits.snapshotChunkBytes);
     const head = Buffer.allocUnsafe(12);
@@ -89,8 +89,8 @@ export async function* snapshotStream(s: StoreState, reg: SnapshotRegistry): Asy
     w.push(head);
     let count = 0;
     const sources: Array<[number, (o: { start?: Buffer; exclusiveStart?: boolean; limit: number; snapshot: ReadSnapshot }) => Iterable<RangeEntry>]> = [
-      [TAG_KV, (o) => s.backend.kvRange(o)],
-      [TAG_META, (o) => s.backend.metaRange(o)],
+      [TAG_KV, (o) => backend.kvRange(o)],
+      [TAG_META, (o) => backend.metaRange(o)],
     ];
     for (const [tag, range] of sources) {
       let start: Buffer | undefined;
