@@ -97,9 +97,18 @@ function isStoreRequest(r: InternalRequest): r is MvccRequest {
   return r.op === 'range' || r.op === 'put' || r.op === 'deleteRange' || r.op === 'txn' || r.op === 'compact';
 }
 
+/**
+ * What a raised CORRUPT alarm refuses (etcd's corrupt applier): every store request, lease
+ * grants and revokes. Alarms, member attributes and lease checkpoints still apply, and reads
+ * served locally (ranges, read-only txns) are not refused either, as in etcd.
+ */
+function refusedWhenCorrupt(r: InternalRequest): boolean {
+  return isStoreRequest(r) || r.op === 'leaseGrant' || r.op === 'leaseRevoke';
+}
+
 export class ApplyMachine implements StateMachine {
-  /** Whether NOSPACE is raised, cached per store instance (a snapshot install swaps the store). */
-  private noSpace: { store: MvccStore; raised: boolean } | null = null;
+  /** Which alarms are raised, cached per store instance (a snapshot install swaps the store). */
+  private raised: { store: MvccStore; noSpace: boolean; corrupt: boolean } | null = null;
 
   constructor(
     private readonly store: () => MvccStore,
@@ -118,7 +127,7 @@ export class ApplyMachine implements StateMachine {
 
   apply(entries: readonly Entry[]): void {
     // Runs of plain store requests go to the store together (one LMDB transaction per run);
-    // anything else (membership, alarms, refusals under NOSPACE) ends the run and applies alone.
+    // anything else (membership, alarms, refusals under NOSPACE or CORRUPT) ends the run and applies alone.
     let run: BatchedRequest[] = [];
     for (const e of entries) {
       if (e.kind === EntryKind.ConfChange) {
@@ -135,7 +144,7 @@ export class ApplyMachine implements StateMachine {
       }
       const envelope = decodeEnvelope(e.data);
       const request = envelope.request;
-      if (isStoreRequest(request) && !(storeGrowth(request) !== null && this.noSpaceRaised(this.store()))) {
+      if (isStoreRequest(request) && !this.refused(this.store(), request)) {
         run.push({ index: e.index, request, proposer: envelope.proposer, requestId: envelope.requestId });
         continue;
       }
@@ -170,12 +179,13 @@ export class ApplyMachine implements StateMachine {
       return r.status === 'skipped' ? null : { ok: true, response: null };
     }
     if (request.op === 'alarm') return this.applyAlarm(store, index, request);
-    if (request.op === 'leaseGrant' || request.op === 'leaseRevoke' || request.op === 'leaseCheckpoint') return this.applyLease(store, index, request);
-    if (this.noSpaceRaised(store) && storeGrowth(request) !== null) {
+    const refusal = this.refused(store, request);
+    if (refusal !== null) {
       // Refused, but the entry still counts as applied so a replay skips it.
       const r = store.write(index, () => {});
-      return r.status === 'skipped' ? null : { ok: false, error: serverError('NO_SPACE') };
+      return r.status === 'skipped' ? null : { ok: false, error: serverError(refusal) };
     }
+    if (request.op === 'leaseGrant' || request.op === 'leaseRevoke' || request.op === 'leaseCheckpoint') return this.applyLease(store, index, request);
     const r = store.apply(index, request);
     switch (r.status) {
       case 'skipped':
@@ -187,9 +197,15 @@ export class ApplyMachine implements StateMachine {
     }
   }
 
-  private noSpaceRaised(store: MvccStore): boolean {
-    if (this.noSpace?.store !== store) this.noSpace = { store, raised: readAlarms(store.meta).some((a) => a.alarm === 'NOSPACE') };
-    return this.noSpace.raised;
+  /** Why a raised alarm refuses the request (CORRUPT before NOSPACE, as etcd's appliers nest), or null. */
+  private refused(store: MvccStore, request: InternalRequest): 'CORRUPT' | 'NO_SPACE' | null {
+    if (this.raised?.store !== store) {
+      const alarms = readAlarms(store.meta);
+      this.raised = { store, noSpace: alarms.some((a) => a.alarm === 'NOSPACE'), corrupt: alarms.some((a) => a.alarm === 'CORRUPT') };
+    }
+    if (this.raised.corrupt && refusedWhenCorrupt(request)) return 'CORRUPT';
+    if (this.raised.noSpace && isStoreRequest(request) && storeGrowth(request) !== null) return 'NO_SPACE';
+    return null;
   }
 
   /**
@@ -210,7 +226,7 @@ export class ApplyMachine implements StateMachine {
         alarms = [alarm];
       }
     });
-    this.noSpace = null;
+    this.raised = null;
     return r.status === 'skipped' ? null : { ok: true, response: { op: 'alarm', alarms } };
   }
 

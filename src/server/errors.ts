@@ -42,6 +42,8 @@ export const SERVER_ERRORS = {
   NOT_CAPABLE: 'the cluster cannot serve this request yet',
   LEARNER_NOT_SUPPORTED: 'a learner cannot serve this request',
   INVALID_ARGUMENT: 'the request is malformed',
+  BAD_LEADER_TRANSFEREE: 'the leadership transfer target is not a voting member',
+  TIMEOUT_LEADER_TRANSFER: 'the leadership transfer did not finish in time',
 } as const;
 
 export type ServerErrorCode = keyof typeof SERVER_ERRORS;
