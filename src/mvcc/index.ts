@@ -6,6 +6,7 @@ export type { HistoryBatch, HistoryRequest } from './history.ts';
 export { keyBounds } from './range.ts';
 export type { KeyBounds } from './range.ts';
 export { keyString } from './codec.ts';
+export { snapshotRecordCount, type SizedSnapshot } from './snapshot.ts';
 export * from './errors.ts';
 export * from './types.ts';
 export { defaultMvccLimits, resolveLimits } from './limits.ts';

@@ -33,7 +33,7 @@ import { readHistory } from './history.ts';
 import type { HistoryBatch, HistoryRequest } from './history.ts';
 import { resolveLimits } from './limits.ts';
 import type { MvccLimits } from './limits.ts';
-import { restoreSnapshot, snapshotStream } from './snapshot.ts';
+import { restoreSnapshot, sizedSnapshot, snapshotStream, type SizedSnapshot } from './snapshot.ts';
 import { SnapshotRegistry, StoreState } from './state.ts';
 import { TreeIndex } from './tree-index.ts';
 import { StoreTxn } from './txn.ts';
@@ -566,6 +566,12 @@ export class MvccStore {
   snapshot(): AsyncIterable<Uint8Array> {
     this.live();
     return snapshotStream(this.s, this.snapshots);
+  }
+
+  /** snapshot() with its length known up front (measured by a first pass over the same state). */
+  sizedSnapshot(): Promise<SizedSnapshot> {
+    this.live();
+    return sizedSnapshot(this.s, this.snapshots);
   }
 
   stats(): StoreStats {

@@ -33,6 +33,10 @@ export const SERVER_DEFAULTS = {
   /** Most operations in one list of a transaction. */
   maxTxnOps: 128,
   logLevel: 'info',
+  /** How often the leader compares members' key-space hashes (a Go duration, as etcd's flag); 0s: never. */
+  experimentalCorruptCheckTime: '0s',
+  /** Compare this member's key-space hash with the others' before serving clients; refuse to start on a difference. */
+  experimentalInitialCorruptCheck: 'false',
 } as const;
 
 export const QUOTA_BACKEND_BYTES_DEFAULT = 2 * 1024 * 1024 * 1024;
@@ -58,6 +62,9 @@ export interface ServerConfig {
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Milliseconds between the leader's consistency checks; 0: none. */
+  readonly corruptCheckIntervalMs: number;
+  readonly initialCorruptCheck: boolean;
 }
 
 export class ConfigError extends Error {
@@ -89,6 +96,8 @@ export const FLAG_NAMES: Record<Key, string> = {
   maxRequestBytes: 'max-request-bytes',
   maxTxnOps: 'max-txn-ops',
   logLevel: 'log-level',
+  experimentalCorruptCheckTime: 'experimental-corrupt-check-time',
+  experimentalInitialCorruptCheck: 'experimental-initial-corrupt-check',
 };
 
 export const FLAG_HELP: Record<Key, string> = {
@@ -109,6 +118,8 @@ export const FLAG_HELP: Record<Key, string> = {
   maxRequestBytes: 'maximum client request size in bytes the server will accept',
   maxTxnOps: 'maximum number of operations permitted in a transaction',
   logLevel: "log level: 'debug', 'info', 'warn' or 'error'",
+  experimentalCorruptCheckTime: 'duration of time between cluster corruption check passes (e.g. 30s, 5m; 0s disables them)',
+  experimentalInitialCorruptCheck: 'enable to check data corruption before serving any client/peer traffic (true or false)',
 };
 
 /** Reads etcd's config-file format: flat `key: value` lines, `#` comments, optional quotes. */
@@ -147,6 +158,26 @@ function positiveInt(value: string, flag: string, allowZero = false): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || (!allowZero && n === 0)) throw new ConfigError(`--${flag} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got "${value}"`);
   return n;
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go duration ("1m30s", "500ms", "0s"), as etcd's duration flags take, in whole milliseconds. */
+export function parseDuration(value: string, flag: string): number {
+  const parts = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.test(value) ? value.match(/\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)/g)! : value === '0' ? ['0ms'] : null;
+  if (parts === null) throw new ConfigError(`--${flag}: invalid duration "${value}" (e.g. 30s, 5m, 1h30m)`);
+  let ms = 0;
+  for (const p of parts) {
+    const [, n, unit] = /^(\d+(?:\.\d+)?)(.+)$/.exec(p)!;
+    ms += Number(n) * DURATION_UNITS_MS[unit!]!;
+  }
+  return Math.round(ms);
+}
+
+function bool(value: string, flag: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new ConfigError(`--${flag} must be true or false, got "${value}"`);
 }
 
 function parseInitialCluster(value: string): Map<string, string[]> {
@@ -220,5 +251,7 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     maxRequestBytes: positiveInt(raw('maxRequestBytes'), FLAG_NAMES.maxRequestBytes),
     maxTxnOps: positiveInt(raw('maxTxnOps'), FLAG_NAMES.maxTxnOps),
     logLevel,
+    corruptCheckIntervalMs: parseDuration(raw('experimentalCorruptCheckTime'), FLAG_NAMES.experimentalCorruptCheckTime),
+    initialCorruptCheck: bool(raw('experimentalInitialCorruptCheck'), FLAG_NAMES.experimentalInitialCorruptCheck),
   };
 }

@@ -3,30 +3,30 @@
  * transport, put together; and the request paths the front ends use (propose a write and wait
  * for it to apply; read linearizably or serializably).
  *
- * Data directory (as etcd lays it out):
- *   <data-dir>/member/wal/   the write-ahead log (src/wal)
- *   <data-dir>/member/snap/  Raft snapshot files (metadata; the state itself is the store)
- *   <data-dir>/member/db/    the MVCC store (LMDB)
- *   <data-dir>/member/db.incoming-<index>/  a store received from the leader, before it is installed
+ * Data directory: see data-dir.ts; besides, <data-dir>/member/db.incoming-<index>/ holds a store
+ * received from the leader before it is installed.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WatchHub } from '../watch/index.ts';
-import { MvccStore, type RangeRequest, type RangeResponse } from '../mvcc/index.ts';
+import { MvccStore, type DefragmentResult, type RangeRequest, type RangeResponse } from '../mvcc/index.ts';
 import { assert } from '../util/assert.ts';
-import { MemoryStorage, bootstrapStorage } from '../raft/storage.ts';
-import type { ConfChange, HardState, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
+import { MemoryStorage } from '../raft/storage.ts';
+import type { ConfChange, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
 import { Transport } from '../transport/transport.ts';
 import { DiskLog, Wal, WalClusterMismatchError, loadNewest } from '../wal/index.ts';
 import { readAlarms, type AlarmRecord } from './alarms.ts';
 import { ApplyMachine, fromLeaseError, fromMvccError, type ApplyOutcome, type ApplyResponse } from './apply.ts';
 import type { ServerConfig } from './config.ts';
+import { checkInitialHashKV, CorruptionChecker, type CorruptionCheckHost } from './corruption.ts';
+import { bootstrapWal, clusterIdentity, dataDirPaths, type DataDirPaths } from './data-dir.ts';
 import { serverError, ServerError } from './errors.ts';
-import { clusterId as deriveClusterId, memberId as deriveMemberId } from './ids.ts';
+import { memberId as deriveMemberId } from './ids.ts';
 import { LinearizableReads } from './linearizable-reads.ts';
-import { encodeMemberContext, readMembers, type MemberRecord } from './members.ts';
+import { readMembers, type MemberRecord } from './members.ts';
+import { decodePeerHashKV, decodePeerRequest, encodePeerHashKV, encodePeerRequest } from './peer-requests.ts';
 import { RaftDriver } from './raft-driver.ts';
 import { encodeEnvelope, type InternalRequest } from './request-codec.ts';
 import { Waiters } from './waiters.ts';
@@ -71,18 +71,7 @@ export interface MemberStatus {
   readonly isLearner: boolean;
 }
 
-interface Paths {
-  readonly wal: string;
-  readonly snap: string;
-  readonly db: string;
-}
-
-function paths(dataDir: string): Paths {
-  const member = join(dataDir, 'member');
-  return { wal: join(member, 'wal'), snap: join(member, 'snap'), db: join(member, 'db') };
-}
-
-function incomingDir(p: Paths, index: number): string {
+function incomingDir(p: DataDirPaths, index: number): string {
   return `${p.db}.incoming-${index}`;
 }
 
@@ -94,14 +83,11 @@ interface Durable {
   readonly clusterId: string;
 }
 
-async function openDurable(config: ServerConfig, p: Paths, log: Logger): Promise<Durable> {
-  const expectedMember = deriveMemberId(config.initialAdvertisePeerUrls, config.initialClusterToken);
-  const initialIds = new Map([...config.initialCluster].map(([name, urls]) => [name, deriveMemberId(urls, config.initialClusterToken)]));
-  const expectedCluster = deriveClusterId([...initialIds.values()]);
-  const storage = new MemoryStorage();
-
+async function openDurable(config: ServerConfig, p: DataDirPaths, log: Logger): Promise<Durable> {
   if (existsSync(p.wal) && readdirSync(p.wal).length > 0) {
-    const expect = config.initialClusterState === 'new' ? { memberId: expectedMember, clusterId: expectedCluster } : undefined;
+    const storage = new MemoryStorage();
+    const identity = clusterIdentity(config);
+    const expect = config.initialClusterState === 'new' ? { memberId: identity.memberId, clusterId: identity.clusterId } : undefined;
     let recovered;
     try {
       recovered = await Wal.open(p.wal, expect === undefined ? {} : { expect });
@@ -132,14 +118,9 @@ async function openDurable(config: ServerConfig, p: Paths, log: Logger): Promise
   if (config.initialClusterState === 'existing') {
     throw new Error('--initial-cluster-state existing: joining a running cluster needs the member to be added first (conclave member add); not supported by this version yet');
   }
-  await mkdir(p.snap, { recursive: true });
-  const wal = await Wal.create(p.wal, { memberId: expectedMember, clusterId: expectedCluster });
-  const contexts = new Map([...config.initialCluster].map(([name, urls]) => [initialIds.get(name)!, encodeMemberContext({ name, peerUrls: urls })]));
-  const entries = bootstrapStorage(storage, [...initialIds.values()], contexts);
-  const hardState: HardState = storage.hardState();
-  await wal.save(hardState, entries);
-  log.info(`bootstrapped member ${expectedMember} of new cluster ${expectedCluster} with ${initialIds.size} member(s)`);
-  return { wal, storage, memberId: expectedMember, clusterId: expectedCluster };
+  const { wal, storage, identity } = await bootstrapWal(p, config);
+  log.info(`bootstrapped member ${identity.memberId} of new cluster ${identity.clusterId} with ${identity.memberIds.size} member(s)`);
+  return { wal, storage, memberId: identity.memberId, clusterId: identity.clusterId };
 }
 
 /**
@@ -182,6 +163,10 @@ export class Member {
   private stopping: Promise<void> | null = null;
   private readonly leaseDuties: LeaseDuties;
   private sizeSeen: { store: MvccStore; at: number; bytes: number } | null = null;
+  /** The defragmentation in progress; a second request joins it. */
+  private defragmenting: Promise<DefragmentResult> | null = null;
+  /** The leader's periodic consistency check (--experimental-corrupt-check-time), if enabled. */
+  private readonly corruptionChecker: CorruptionChecker | null;
   readonly requestTimeoutMs: number;
   /** Counters for the metrics endpoint (etcd_server_*). */
   readonly counters = { leaderChanges: 0, proposalsFailed: 0 };
@@ -193,7 +178,7 @@ export class Member {
     private readonly wal: Wal,
     storage: MemoryStorage,
     store: MvccStore,
-    private readonly paths: Paths,
+    private readonly paths: DataDirPaths,
     private readonly log: Logger,
     private readonly onFatal: (e: unknown) => void,
     private readonly lessor: Lessor,
@@ -214,6 +199,7 @@ export class Member {
         snapshotBody: () => this.store.snapshot(),
         onUnreachable: (peerId) => this.driver.reportUnreachable(peerId),
         onSnapshotSent: (peerId, ok) => this.driver.reportSnapshot(peerId, ok),
+        onRequest: (_from, body) => this.servePeerRequest(body),
       },
       log: (level, msg) => log[level](msg),
     });
@@ -256,10 +242,11 @@ export class Member {
       propose: (request) => this.write(request),
       log,
     });
+    this.corruptionChecker = config.corruptCheckIntervalMs > 0 ? new CorruptionChecker(this.corruptionHost(), config.corruptCheckIntervalMs) : null;
   }
 
   static async start(config: ServerConfig, log: Logger, onFatal: (e: unknown) => void): Promise<Member> {
-    const p = paths(config.dataDir);
+    const p = dataDirPaths(config.dataDir);
     await mkdir(p.snap, { recursive: true });
     const durable = await openDurable(config, p, log);
     for (const leftover of readdirSync(join(config.dataDir, 'member')).filter((f) => f.startsWith('db.incoming-'))) {
@@ -276,6 +263,7 @@ export class Member {
     }
     member.driver.start();
     member.schedulePublish();
+    member.corruptionChecker?.start();
     return member;
   }
 
@@ -470,11 +458,94 @@ export class Member {
     return this.members().find((m) => m.id === lead)?.clientUrls[0];
   }
 
+  // ---- maintenance -----------------------------------------------------------------------
+
+  /**
+   * etcd's Defragment on this member: the store's free pages go back to the file system (see
+   * MvccStore.defragment). Applying pauses meanwhile while Raft goes on, so this member keeps
+   * its place in the cluster; its writes and linearizable reads wait, serializable reads do not.
+   */
+  defragment(): Promise<DefragmentResult> {
+    if (this.stopping !== null) return Promise.reject(serverError('STOPPED'));
+    this.defragmenting ??= this.runDefragment().finally(() => {
+      this.defragmenting = null;
+    });
+    return this.defragmenting;
+  }
+
+  private async runDefragment(): Promise<DefragmentResult> {
+    const started = performance.now();
+    await this.driver.pauseApply();
+    try {
+      // Read after the pause: a snapshot install may have replaced the store.
+      const r = await this.store.defragment();
+      this.log.info(`defragmented the store: ${r.beforeBytes} → ${r.afterBytes} bytes in ${Math.round(performance.now() - started)} ms`);
+      return r;
+    } finally {
+      this.driver.resumeApply();
+    }
+  }
+
+  /**
+   * etcd's MoveLeader: hands leadership to `target` and waits, checking every heartbeat
+   * interval, until it leads or timeoutMs passed. Only the leader can; the target must be a
+   * voting member (this one: nothing to do).
+   */
+  async moveLeader(target: string, timeoutMs: number): Promise<void> {
+    if (this.stopping !== null) throw serverError('STOPPED');
+    if (this.driver.status().lead !== this.id) throw serverError('NOT_LEADER');
+    const record = this.members().find((m) => m.id === target);
+    if (record === undefined || record.isLearner) throw serverError('BAD_LEADER_TRANSFEREE');
+    const end = performance.now() + timeoutMs;
+    if (target !== this.id) this.log.info(`transferring leadership from ${this.id} to ${target}`);
+    this.driver.transferLeadership(target);
+    while (this.driver.status().lead !== target) {
+      if (performance.now() >= end || this.stopping !== null) throw serverError('TIMEOUT_LEADER_TRANSFER');
+      await new Promise((r) => setTimeout(r, this.config.heartbeatInterval));
+    }
+  }
+
+  /**
+   * etcd's initial corruption check (--experimental-initial-corrupt-check): this member's
+   * key-space hash against the others' at its revision; throws if one differs at the same
+   * compaction revision.
+   */
+  async checkInitialConsistency(): Promise<void> {
+    const differing = await checkInitialHashKV(this.corruptionHost());
+    if (differing.length > 0) throw new Error(`${this.id} found data inconsistency with peers (${differing.join(', ')})`);
+    this.log.info('initial consistency check: no difference with the other members');
+  }
+
+  /** What the consistency checks need of this member. */
+  private corruptionHost(): CorruptionCheckHost {
+    return {
+      memberId: this.id,
+      isLeader: () => this.stopping === null && this.driver.status().role === 'leader',
+      hashKV: (revision) => this.store.hashKV(revision),
+      peers: () => this.members().map((m) => m.id).filter((id) => id !== this.id),
+      peerHashKV: async (peer, revision) => decodePeerHashKV(await this.transport.request(peer, encodePeerRequest({ op: 'hashKV', revision }), this.requestTimeoutMs)),
+      linearizableBarrier: () => this.linearizableBarrier(),
+      raiseCorrupt: async (memberId) => {
+        await this.write({ op: 'alarm', action: 'activate', memberId, alarm: 'CORRUPT' });
+      },
+      log: this.log,
+    };
+  }
+
+  /** Answers another member's request over the peer transport (see peer-requests.ts). */
+  private async servePeerRequest(body: Uint8Array): Promise<Uint8Array> {
+    if (this.stopping !== null) throw serverError('STOPPED');
+    const request = decodePeerRequest(body);
+    const h = await this.store.hashKV(request.revision);
+    return encodePeerHashKV({ memberId: this.id, ...h });
+  }
+
   // ---- lifecycle -------------------------------------------------------------------------
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.publishTimer !== null) clearTimeout(this.publishTimer);
+      this.corruptionChecker?.stop();
       this.leaseDuties.stop();
       await this.driver.stop();
       await this.transport.stop();

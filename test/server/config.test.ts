@@ -53,3 +53,19 @@ test("member and cluster IDs are derived exactly as etcd derives them", () => {
   assert.equal(clusterId([m]), 'cdf818194e3a8c32');
   assert.notEqual(memberId(['http://localhost:2380'], 'other-token'), m);
 });
+
+test('the corruption check flags: Go durations as etcd takes them, and a boolean', () => {
+  const c = resolveConfig({}, {});
+  assert.equal(c.corruptCheckIntervalMs, 0);
+  assert.equal(c.initialCorruptCheck, false);
+  const d = (v: string) => resolveConfig({ 'experimental-corrupt-check-time': v }, {}).corruptCheckIntervalMs;
+  assert.equal(d('30s'), 30_000);
+  assert.equal(d('1m30s'), 90_000);
+  assert.equal(d('250ms'), 250);
+  assert.equal(d('1.5h'), 5_400_000);
+  assert.equal(d('0'), 0);
+  assert.throws(() => d('30'), /invalid duration "30"/);
+  assert.throws(() => d('5 s'), /invalid duration/);
+  assert.equal(resolveConfig({}, { CONCLAVE_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: 'true' }).initialCorruptCheck, true);
+  assert.throws(() => resolveConfig({ 'experimental-initial-corrupt-check': 'yes' }, {}), /must be true or false/);
+});
