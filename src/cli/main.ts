@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { startClientApi } from '../api/etcd/server.ts';
 import { serveCommand } from './serve.ts';
+import { snapshotCommand } from './snapshot.ts';
 
 export const VERSION = '0.1.0';
 
@@ -10,6 +11,7 @@ const program = new Command('conclave')
   .version(VERSION, '--version', 'print the version')
   .showHelpAfterError();
 program.addCommand(serveCommand(startClientApi));
+program.addCommand(snapshotCommand());
 program
   .command('version')
   .description('print the version')

@@ -10,7 +10,7 @@ import type { Logger, Member } from '../../server/member.ts';
 import { clusterService } from './cluster.ts';
 import { Gateway, sendHttpError, sendJson } from './gateway.ts';
 import { KvApi, kvService } from './kv.ts';
-import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION, maintenanceService } from './maintenance.ts';
+import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION, maintenanceService, snapshotResponses } from './maintenance.ts';
 import { memberMetrics } from './metrics.ts';
 import { watchService } from './watch.ts';
 import { FORWARDED_HEADER, keepAliveRoute, LeaseApi, leaseService } from './lease.ts';
@@ -26,7 +26,13 @@ export const CLIENT_API_LIMITS = {
 /** Gateway paths of the unary methods, as etcd's google.api.http annotations give them. */
 const GATEWAY_PATHS: Record<string, Record<string, string | readonly string[]>> = {
   'etcdserverpb.KV': { Range: 'kv/range', Put: 'kv/put', DeleteRange: 'kv/deleterange', Txn: 'kv/txn', Compact: 'kv/compaction' },
-  'etcdserverpb.Maintenance': { Alarm: 'maintenance/alarm', Status: 'maintenance/status', Hash: 'maintenance/hash' },
+  'etcdserverpb.Maintenance': {
+    Alarm: 'maintenance/alarm',
+    Status: 'maintenance/status',
+    Hash: 'maintenance/hash',
+    Defragment: 'maintenance/defragment',
+    MoveLeader: 'maintenance/transfer-leadership',
+  },
   'etcdserverpb.Cluster': { MemberList: 'cluster/member/list' },
   'etcdserverpb.Lease': {
     LeaseGrant: 'lease/grant',
@@ -73,6 +79,17 @@ function addGatewayRoutes(gateway: Gateway, service: Service, impl: ServiceImpl,
   }
 }
 
+/** POST /v3/maintenance/snapshot: the Snapshot stream, one {"result":…} line per message. */
+function addSnapshotRoute(gateway: Gateway, service: Service, member: Member): void {
+  const m = service.methods.Snapshot!;
+  m.resolve();
+  gateway.addStream('maintenance/snapshot', {
+    requestType: m.resolvedRequestType!,
+    responseType: m.resolvedResponseType!,
+    stream: () => snapshotResponses(member),
+  });
+}
+
 /** POST /v3/lease/keepalive: one renewal per request (see lease.ts). */
 function addKeepAliveRoute(gateway: Gateway, service: Service, api: LeaseApi): void {
   const m = service.methods.LeaseKeepAlive!;
@@ -105,6 +122,7 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     addGatewayRoutes(gateway, service, impl, GATEWAY_PATHS[service.fullName.replace(/^\./, '')] ?? {});
   }
   addKeepAliveRoute(gateway, etcdService('etcdserverpb.Lease'), leaseApi);
+  addSnapshotRoute(gateway, etcdService('etcdserverpb.Maintenance'), member);
   const metrics = memberMetrics(member);
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
