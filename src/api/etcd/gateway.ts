@@ -45,7 +45,8 @@ const HTTP_STATUS: Record<number, number> = {
   [Status.ALREADY_EXISTS]: 409,
   [Status.PERMISSION_DENIED]: 403,
   [Status.RESOURCE_EXHAUSTED]: 429,
-  [Status.FAILED_PRECONDITION]: 400,
+  // grpc-gateway v1 (etcd 3.4's): 412, where v2 says 400.
+  [Status.FAILED_PRECONDITION]: 412,
   [Status.ABORTED]: 409,
   [Status.OUT_OF_RANGE]: 400,
   [Status.UNIMPLEMENTED]: 501,

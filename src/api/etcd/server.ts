@@ -199,6 +199,8 @@ async function health(member: Member, req: http.IncomingMessage, res: http.Serve
     }
   }
   const body = JSON.stringify({ health: String(ok) });
-  res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  // etcd writes an unhealthy answer with Go's http.Error (its headers, a newline after the body).
+  if (!ok) return sendHttpError(res, 503, body);
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
