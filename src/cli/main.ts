@@ -17,4 +17,11 @@ program
   .description('print the version')
   .action(() => console.log(`conclave ${VERSION}`));
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // A catalogued condition (it has a code: bad flags, a bad snapshot file…) in etcdctl's form; a bug with its stack.
+  const known = e instanceof Error && typeof (e as Error & { code?: unknown }).code === 'string';
+  console.error(known ? `Error: ${(e as Error).message}` : e);
+  process.exit(1);
+}

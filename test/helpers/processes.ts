@@ -40,8 +40,8 @@ export interface ProcessCluster {
   readonly members: ServerProcess[];
   /** Comma-separated client URLs, for etcdctl --endpoints. */
   readonly endpoints: string;
-  /** Starts (again) a stopped member with its data dir. */
-  start(i: number): Promise<void>;
+  /** Starts (again) a stopped member with its data dir; `flags` add to or override the cluster's. */
+  start(i: number, flags?: Record<string, string>): Promise<void>;
   /** SIGKILL, no clean shutdown. */
   kill(i: number): Promise<void>;
   /** SIGTERM and wait for the exit (SIGKILL after the grace period). */
@@ -57,6 +57,11 @@ export function etcdAvailable(): boolean {
 export interface ClusterOptions {
   /** Extra flags for every member, e.g. { 'quota-backend-bytes': '65536' }. */
   flags?: Record<string, string>;
+  /**
+   * Runs before the members first start, e.g. to fill their data dirs (snapshot restore), with
+   * the members and the cluster flags they will get.
+   */
+  beforeStart?: (members: readonly ServerProcess[], cluster: { readonly initialCluster: string; readonly token: string }) => Promise<void>;
 }
 
 export async function startCluster(flavour: Flavour, size: number, options: ClusterOptions = {}): Promise<ProcessCluster> {
@@ -71,7 +76,8 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
     output: '',
   }));
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
-  const flags = (m: ServerProcess): string[] => {
+  const token = `${flavour}-test`;
+  const flags = (m: ServerProcess, extra: Record<string, string>): string[] => {
     const all: Record<string, string> = {
       name: m.name,
       'data-dir': m.dataDir,
@@ -80,19 +86,20 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
       'listen-peer-urls': m.peerUrl,
       'initial-advertise-peer-urls': m.peerUrl,
       'initial-cluster': initialCluster,
-      'initial-cluster-token': `${flavour}-test`,
+      'initial-cluster-token': token,
       'heartbeat-interval': '50',
       'election-timeout': '500',
       ...options.flags,
+      ...extra,
     };
     return Object.entries(all).map(([k, v]) => `--${k}=${v}`);
   };
-  const start = async (i: number): Promise<void> => {
+  const start = async (i: number, extra: Record<string, string> = {}): Promise<void> => {
     const m = members[i]!;
     if (m.child !== null) throw new Error(`${m.name} is already running`);
     // CONCLAVE_NODE_ARGS: extra node options for Conclave members (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeArgs = (process.env.CONCLAVE_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-    const [cmd, args] = flavour === 'conclave' ? [process.execPath, [...nodeArgs, CONCLAVE_BIN, 'serve', ...flags(m)]] : [ETCD_BIN, flags(m)];
+    const [cmd, args] = flavour === 'conclave' ? [process.execPath, [...nodeArgs, CONCLAVE_BIN, 'serve', ...flags(m, extra)]] : [ETCD_BIN, flags(m, extra)];
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONCLAVE_LOG_LEVEL: 'warn' } });
     m.child = child;
     m.output = '';
@@ -129,6 +136,7 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
     },
   };
   try {
+    await options.beforeStart?.(members, { initialCluster, token });
     for (let i = 0; i < size; i++) await start(i);
     await waitHealthy(cluster);
   } catch (e) {
