@@ -13,7 +13,11 @@ export function humanBytes(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
   const e = Math.min(units.length - 1, Math.floor(Math.log(n) / Math.log(1000)));
   const value = Math.floor((n / 1000 ** e) * 10 + 0.5) / 10;
-  return `${value < 10 ? value.toFixed(1) : value.toFixed(0)} ${units[e]}`;
+  if (value < 10) return `${value.toFixed(1)} ${units[e]}`;
+  // Go's %.0f rounds half to even (20.5 → "20"), where toFixed rounds it up.
+  const whole = Math.floor(value);
+  const half = value - whole === 0.5;
+  return `${half ? whole + (whole % 2) : Math.round(value)} ${units[e]}`;
 }
 
 /** etcdctl's snapshot status output in its three formats. */
