@@ -56,6 +56,8 @@ export class Backend {
   private scanLength = 0;
   private inWrite = false;
   private closed = false;
+  /** Syncs in flight, which close() waits for (a defragmented store closes its old backend in the background). */
+  private readonly syncing = new Set<Promise<void>>();
   /** Set while a compacted copy of this backend is taken (see defrag.ts): a write then is a bug. */
   private frozen = false;
   /** sizeBytes() as of the last write transaction (getStats is a native call; quota checks ask per request). */
@@ -257,15 +259,24 @@ export class Backend {
 
   /** Forces everything committed so far to stable storage. */
   sync(): Promise<void> {
+    assert(!this.closed, 'sync of a closed backend');
     const root = this.root as unknown as RootWithSync;
-    return new Promise((resolve, reject) => {
+    const synced = new Promise<void>((resolve, reject) => {
       root.sync((error?: unknown) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()));
     });
+    this.syncing.add(synced);
+    const forget = (): void => {
+      this.syncing.delete(synced);
+    };
+    synced.then(forget, forget);
+    return synced;
   }
 
+  /** Closes the environment once the syncs in flight are done. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await Promise.allSettled([...this.syncing]);
     await this.root.close();
   }
 }
