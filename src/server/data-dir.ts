@@ -7,7 +7,6 @@
  *   <data-dir>/member/snap/  Raft snapshot files (metadata; the state itself is the store)
  *   <data-dir>/member/db/    the MVCC store (LMDB)
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemoryStorage, bootstrapStorage } from '../raft/storage.ts';
 import { Wal } from '../wal/index.ts';
@@ -47,16 +46,15 @@ export function clusterIdentity(flags: ClusterFlags): ClusterIdentity {
 }
 
 /**
- * Creates the WAL of a new cluster's member: its first entries add the initial members (with
- * their names and peer URLs), committed at term 1, exactly as every founding member writes them.
+ * Creates the WAL of a new cluster's member, and fills the empty `storage` likewise: its first
+ * entries add the initial members (with their names and peer URLs), committed at term 1, exactly
+ * as every founding member writes them.
  */
-export async function bootstrapWal(p: DataDirPaths, flags: ClusterFlags): Promise<{ wal: Wal; storage: MemoryStorage; identity: ClusterIdentity }> {
+export async function bootstrapWal(p: DataDirPaths, flags: ClusterFlags, storage: MemoryStorage): Promise<Wal> {
   const identity = clusterIdentity(flags);
-  await mkdir(p.snap, { recursive: true });
   const wal = await Wal.create(p.wal, { memberId: identity.memberId, clusterId: identity.clusterId });
-  const storage = new MemoryStorage();
   const contexts = new Map([...flags.initialCluster].map(([name, urls]) => [identity.memberIds.get(name)!, encodeMemberContext({ name, peerUrls: urls })]));
   const entries = bootstrapStorage(storage, [...identity.memberIds.values()], contexts);
   await wal.save(storage.hardState(), entries);
-  return { wal, storage, identity };
+  return wal;
 }

@@ -21,7 +21,7 @@ import { readAlarms, type AlarmRecord } from './alarms.ts';
 import { ApplyMachine, fromLeaseError, fromMvccError, type ApplyOutcome, type ApplyResponse } from './apply.ts';
 import type { ServerConfig } from './config.ts';
 import { checkInitialHashKV, CorruptionChecker, type CorruptionCheckHost } from './corruption.ts';
-import { bootstrapWal, clusterIdentity, dataDirPaths, type DataDirPaths } from './data-dir.ts';
+import { bootstrapWal, clusterIdentity, dataDirPaths as paths, type DataDirPaths as Paths } from './data-dir.ts';
 import { serverError, ServerError } from './errors.ts';
 import { memberId as deriveMemberId } from './ids.ts';
 import { LinearizableReads } from './linearizable-reads.ts';
@@ -71,7 +71,7 @@ export interface MemberStatus {
   readonly isLearner: boolean;
 }
 
-function incomingDir(p: DataDirPaths, index: number): string {
+function incomingDir(p: Paths, index: number): string {
   return `${p.db}.incoming-${index}`;
 }
 
@@ -83,11 +83,12 @@ interface Durable {
   readonly clusterId: string;
 }
 
-async function openDurable(config: ServerConfig, p: DataDirPaths, log: Logger): Promise<Durable> {
+async function openDurable(config: ServerConfig, p: Paths, log: Logger): Promise<Durable> {
+  const { memberId: expectedMember, clusterId: expectedCluster, memberIds: initialIds } = clusterIdentity(config);
+  const storage = new MemoryStorage();
+
   if (existsSync(p.wal) && readdirSync(p.wal).length > 0) {
-    const storage = new MemoryStorage();
-    const identity = clusterIdentity(config);
-    const expect = config.initialClusterState === 'new' ? { memberId: identity.memberId, clusterId: identity.clusterId } : undefined;
+    const expect = config.initialClusterState === 'new' ? { memberId: expectedMember, clusterId: expectedCluster } : undefined;
     let recovered;
     try {
       recovered = await Wal.open(p.wal, expect === undefined ? {} : { expect });
@@ -118,9 +119,10 @@ async function openDurable(config: ServerConfig, p: DataDirPaths, log: Logger): 
   if (config.initialClusterState === 'existing') {
     throw new Error('--initial-cluster-state existing: joining a running cluster needs the member to be added first (conclave member add); not supported by this version yet');
   }
-  const { wal, storage, identity } = await bootstrapWal(p, config);
-  log.info(`bootstrapped member ${identity.memberId} of new cluster ${identity.clusterId} with ${identity.memberIds.size} member(s)`);
-  return { wal, storage, memberId: identity.memberId, clusterId: identity.clusterId };
+  await mkdir(p.snap, { recursive: true });
+  const wal = await bootstrapWal(p, config, storage);
+  log.info(`bootstrapped member ${expectedMember} of new cluster ${expectedCluster} with ${initialIds.size} member(s)`);
+  return { wal, storage, memberId: expectedMember, clusterId: expectedCluster };
 }
 
 /**
@@ -178,7 +180,7 @@ export class Member {
     private readonly wal: Wal,
     storage: MemoryStorage,
     store: MvccStore,
-    private readonly paths: DataDirPaths,
+    private readonly paths: Paths,
     private readonly log: Logger,
     private readonly onFatal: (e: unknown) => void,
     private readonly lessor: Lessor,
@@ -246,7 +248,7 @@ export class Member {
   }
 
   static async start(config: ServerConfig, log: Logger, onFatal: (e: unknown) => void): Promise<Member> {
-    const p = dataDirPaths(config.dataDir);
+    const p = paths(config.dataDir);
     await mkdir(p.snap, { recursive: true });
     const durable = await openDurable(config, p, log);
     for (const leftover of readdirSync(join(config.dataDir, 'member')).filter((f) => f.startsWith('db.incoming-'))) {

@@ -7,12 +7,13 @@
  * first when it starts. Each member of the new cluster is restored from the same file with its
  * own --name and --initial-advertise-peer-urls and the same --initial-cluster and token.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MvccStore } from '../mvcc/index.ts';
 import type { ServerConfig } from './config.ts';
-import { bootstrapWal, dataDirPaths, type ClusterIdentity } from './data-dir.ts';
+import { MemoryStorage } from '../raft/storage.ts';
+import { bootstrapWal, clusterIdentity, dataDirPaths, type ClusterIdentity } from './data-dir.ts';
 import { MEMBERS_NAMESPACE } from './members.ts';
 import { inspectSnapshotFile, snapshotBody, verifySnapshotDigest, SnapshotFileError, type SnapshotFileInfo } from './snapshot-file.ts';
 
@@ -78,9 +79,10 @@ export async function restoreSnapshotFile(
     } finally {
       await store.close();
     }
-    const { wal, identity } = await bootstrapWal(p, config);
+    await mkdir(p.snap, { recursive: true });
+    const wal = await bootstrapWal(p, config, new MemoryStorage());
     await wal.close();
-    return { identity, revision, records: info.records };
+    return { identity: clusterIdentity(config), revision, records: info.records };
   } catch (e) {
     await rm(join(config.dataDir, 'member'), { recursive: true, force: true });
     throw e;
