@@ -14,10 +14,11 @@
  */
 import { CodecError, Reader, Writer } from '../util/binary.ts';
 
-export const FrameKind = { Hello: 1, Message: 2, Reject: 3, SnapChunk: 4, SnapEnd: 5, SnapResult: 6, Request: 7, Response: 8 } as const;
+// 7 and channel 2 are the membership question's (another branch adds it), hence the gaps.
+export const FrameKind = { Hello: 1, Message: 2, Reject: 3, SnapChunk: 4, SnapEnd: 5, SnapResult: 6, Request: 8, Response: 9 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
-export const Channel = { Messages: 0, Snapshot: 1, Request: 2 } as const;
+export const Channel = { Messages: 0, Snapshot: 1, Request: 3 } as const;
 export type Channel = (typeof Channel)[keyof typeof Channel];
 
 export interface Frame {
