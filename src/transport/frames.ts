@@ -14,7 +14,7 @@
  */
 import { CodecError, Reader, Writer } from '../util/binary.ts';
 
-// 7 and channel 2 are the membership question's (another branch adds it), hence the gaps.
+// Frame 7 and channel 2 are the membership question's (joining a running cluster).
 export const FrameKind = { Hello: 1, Message: 2, Reject: 3, SnapChunk: 4, SnapEnd: 5, SnapResult: 6, Request: 8, Response: 9 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
