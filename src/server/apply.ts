@@ -107,8 +107,10 @@ function refusedWhenCorrupt(r: InternalRequest): boolean {
 }
 
 export class ApplyMachine implements StateMachine {
-  /** Which alarms are raised, cached per store instance (a snapshot install swaps the store). */
-  private raised: { store: MvccStore; noSpace: boolean; corrupt: boolean } | null = null;
+  /** Whether NOSPACE is raised, cached per store instance (a snapshot install swaps the store). */
+  private noSpace: { store: MvccStore; raised: boolean } | null = null;
+  /** Whether CORRUPT is raised, cached likewise. */
+  private corrupt: { store: MvccStore; raised: boolean } | null = null;
 
   constructor(
     private readonly store: () => MvccStore,
@@ -144,7 +146,7 @@ export class ApplyMachine implements StateMachine {
       }
       const envelope = decodeEnvelope(e.data);
       const request = envelope.request;
-      if (isStoreRequest(request) && !this.refused(this.store(), request)) {
+      if (isStoreRequest(request) && !(storeGrowth(request) !== null && this.noSpaceRaised(this.store())) && !this.corruptRaised(this.store())) {
         run.push({ index: e.index, request, proposer: envelope.proposer, requestId: envelope.requestId });
         continue;
       }
@@ -179,13 +181,17 @@ export class ApplyMachine implements StateMachine {
       return r.status === 'skipped' ? null : { ok: true, response: null };
     }
     if (request.op === 'alarm') return this.applyAlarm(store, index, request);
-    const refusal = this.refused(store, request);
-    if (refusal !== null) {
-      // Refused, but the entry still counts as applied so a replay skips it.
+    // Refused before NOSPACE is looked at: etcd's corrupt applier wraps its capped one.
+    if (refusedWhenCorrupt(request) && this.corruptRaised(store)) {
       const r = store.write(index, () => {});
-      return r.status === 'skipped' ? null : { ok: false, error: serverError(refusal) };
+      return r.status === 'skipped' ? null : { ok: false, error: serverError('CORRUPT') };
     }
     if (request.op === 'leaseGrant' || request.op === 'leaseRevoke' || request.op === 'leaseCheckpoint') return this.applyLease(store, index, request);
+    if (this.noSpaceRaised(store) && storeGrowth(request) !== null) {
+      // Refused, but the entry still counts as applied so a replay skips it.
+      const r = store.write(index, () => {});
+      return r.status === 'skipped' ? null : { ok: false, error: serverError('NO_SPACE') };
+    }
     const r = store.apply(index, request);
     switch (r.status) {
       case 'skipped':
@@ -197,15 +203,14 @@ export class ApplyMachine implements StateMachine {
     }
   }
 
-  /** Why a raised alarm refuses the request (CORRUPT before NOSPACE, as etcd's appliers nest), or null. */
-  private refused(store: MvccStore, request: InternalRequest): 'CORRUPT' | 'NO_SPACE' | null {
-    if (this.raised?.store !== store) {
-      const alarms = readAlarms(store.meta);
-      this.raised = { store, noSpace: alarms.some((a) => a.alarm === 'NOSPACE'), corrupt: alarms.some((a) => a.alarm === 'CORRUPT') };
-    }
-    if (this.raised.corrupt && refusedWhenCorrupt(request)) return 'CORRUPT';
-    if (this.raised.noSpace && isStoreRequest(request) && storeGrowth(request) !== null) return 'NO_SPACE';
-    return null;
+  private noSpaceRaised(store: MvccStore): boolean {
+    if (this.noSpace?.store !== store) this.noSpace = { store, raised: readAlarms(store.meta).some((a) => a.alarm === 'NOSPACE') };
+    return this.noSpace.raised;
+  }
+
+  private corruptRaised(store: MvccStore): boolean {
+    if (this.corrupt?.store !== store) this.corrupt = { store, raised: readAlarms(store.meta).some((a) => a.alarm === 'CORRUPT') };
+    return this.corrupt.raised;
   }
 
   /**
@@ -226,7 +231,8 @@ export class ApplyMachine implements StateMachine {
         alarms = [alarm];
       }
     });
-    this.raised = null;
+    this.noSpace = null;
+    this.corrupt = null;
     return r.status === 'skipped' ? null : { ok: true, response: { op: 'alarm', alarms } };
   }
 
