@@ -28,15 +28,15 @@ export const SERVER_DEFAULTS = {
   snapshotCatchUpEntries: 5_000,
   /** Backend size at which the NOSPACE alarm is raised; 0 means the default of 2 GiB. */
   quotaBackendBytes: 0,
+  /** How often the leader compares members' key-space hashes (a Go duration, as etcd's flag); 0s: never. */
+  experimentalCorruptCheckTime: '0s',
+  /** Compare this member's key-space hash with the others' before serving clients; refuse to start on a difference. */
+  experimentalInitialCorruptCheck: 'false',
   /** Largest client request accepted (etcd: 1.5 MiB). */
   maxRequestBytes: 1.5 * 1024 * 1024,
   /** Most operations in one list of a transaction. */
   maxTxnOps: 128,
   logLevel: 'info',
-  /** How often the leader compares members' key-space hashes (a Go duration, as etcd's flag); 0s: never. */
-  experimentalCorruptCheckTime: '0s',
-  /** Compare this member's key-space hash with the others' before serving clients; refuse to start on a difference. */
-  experimentalInitialCorruptCheck: 'false',
 } as const;
 
 export const QUOTA_BACKEND_BYTES_DEFAULT = 2 * 1024 * 1024 * 1024;
@@ -59,12 +59,12 @@ export interface ServerConfig {
   readonly snapshotCount: number;
   readonly snapshotCatchUpEntries: number;
   readonly quotaBackendBytes: number;
-  readonly maxRequestBytes: number;
-  readonly maxTxnOps: number;
-  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Milliseconds between the leader's consistency checks; 0: none. */
   readonly corruptCheckIntervalMs: number;
   readonly initialCorruptCheck: boolean;
+  readonly maxRequestBytes: number;
+  readonly maxTxnOps: number;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
 export class ConfigError extends Error {
@@ -93,11 +93,11 @@ export const FLAG_NAMES: Record<Key, string> = {
   snapshotCount: 'snapshot-count',
   snapshotCatchUpEntries: 'snapshot-catchup-entries',
   quotaBackendBytes: 'quota-backend-bytes',
+  experimentalCorruptCheckTime: 'experimental-corrupt-check-time',
+  experimentalInitialCorruptCheck: 'experimental-initial-corrupt-check',
   maxRequestBytes: 'max-request-bytes',
   maxTxnOps: 'max-txn-ops',
   logLevel: 'log-level',
-  experimentalCorruptCheckTime: 'experimental-corrupt-check-time',
-  experimentalInitialCorruptCheck: 'experimental-initial-corrupt-check',
 };
 
 export const FLAG_HELP: Record<Key, string> = {
@@ -115,11 +115,11 @@ export const FLAG_HELP: Record<Key, string> = {
   snapshotCount: 'number of committed transactions to trigger a snapshot to disk',
   snapshotCatchUpEntries: 'number of entries kept for slow followers after a snapshot',
   quotaBackendBytes: 'raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)',
+  experimentalCorruptCheckTime: 'duration of time between cluster corruption check passes (e.g. 30s, 5m; 0s disables them)',
+  experimentalInitialCorruptCheck: 'enable to check data corruption before serving any client/peer traffic (true or false)',
   maxRequestBytes: 'maximum client request size in bytes the server will accept',
   maxTxnOps: 'maximum number of operations permitted in a transaction',
   logLevel: "log level: 'debug', 'info', 'warn' or 'error'",
-  experimentalCorruptCheckTime: 'duration of time between cluster corruption check passes (e.g. 30s, 5m; 0s disables them)',
-  experimentalInitialCorruptCheck: 'enable to check data corruption before serving any client/peer traffic (true or false)',
 };
 
 /** Reads etcd's config-file format: flat `key: value` lines, `#` comments, optional quotes. */
@@ -174,10 +174,11 @@ export function parseDuration(value: string, flag: string): number {
   return Math.round(ms);
 }
 
+/** Go's strconv.ParseBool, which etcd's boolean flags use. */
 function bool(value: string, flag: string): boolean {
-  if (value === 'true') return true;
-  if (value === 'false') return false;
-  throw new ConfigError(`--${flag} must be true or false, got "${value}"`);
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
+  throw new ConfigError(`invalid boolean value "${value}" for --${flag}`);
 }
 
 function parseInitialCluster(value: string): Map<string, string[]> {
@@ -248,10 +249,10 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     snapshotCount: positiveInt(raw('snapshotCount'), FLAG_NAMES.snapshotCount),
     snapshotCatchUpEntries: positiveInt(raw('snapshotCatchUpEntries'), FLAG_NAMES.snapshotCatchUpEntries),
     quotaBackendBytes: quota === 0 ? QUOTA_BACKEND_BYTES_DEFAULT : quota,
+    corruptCheckIntervalMs: parseDuration(raw('experimentalCorruptCheckTime'), FLAG_NAMES.experimentalCorruptCheckTime),
+    initialCorruptCheck: bool(raw('experimentalInitialCorruptCheck'), FLAG_NAMES.experimentalInitialCorruptCheck),
     maxRequestBytes: positiveInt(raw('maxRequestBytes'), FLAG_NAMES.maxRequestBytes),
     maxTxnOps: positiveInt(raw('maxTxnOps'), FLAG_NAMES.maxTxnOps),
     logLevel,
-    corruptCheckIntervalMs: parseDuration(raw('experimentalCorruptCheckTime'), FLAG_NAMES.experimentalCorruptCheckTime),
-    initialCorruptCheck: bool(raw('experimentalInitialCorruptCheck'), FLAG_NAMES.experimentalInitialCorruptCheck),
   };
 }

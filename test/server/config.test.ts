@@ -54,7 +54,7 @@ test("member and cluster IDs are derived exactly as etcd derives them", () => {
   assert.notEqual(memberId(['http://localhost:2380'], 'other-token'), m);
 });
 
-test('the corruption check flags: Go durations as etcd takes them, and a boolean', () => {
+test('the corruption check flags: Go durations and booleans as etcd takes them', () => {
   const c = resolveConfig({}, {});
   assert.equal(c.corruptCheckIntervalMs, 0);
   assert.equal(c.initialCorruptCheck, false);
@@ -67,5 +67,6 @@ test('the corruption check flags: Go durations as etcd takes them, and a boolean
   assert.throws(() => d('30'), /invalid duration "30"/);
   assert.throws(() => d('5 s'), /invalid duration/);
   assert.equal(resolveConfig({}, { CONCLAVE_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: 'true' }).initialCorruptCheck, true);
-  assert.throws(() => resolveConfig({ 'experimental-initial-corrupt-check': 'yes' }, {}), /must be true or false/);
+  assert.equal(resolveConfig({ 'experimental-initial-corrupt-check': 'T' }, {}).initialCorruptCheck, true);
+  assert.throws(() => resolveConfig({ 'experimental-initial-corrupt-check': 'yes' }, {}), /invalid boolean value "yes" for --experimental-initial-corrupt-check/);
 });

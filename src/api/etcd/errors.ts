@@ -15,6 +15,9 @@ const S = Status;
 export const ETCD_ERRORS: Record<ServerErrorCode, EtcdError> = {
   NO_LEADER: { status: S.UNAVAILABLE, message: 'etcdserver: no leader' },
   NOT_LEADER: { status: S.FAILED_PRECONDITION, message: 'etcdserver: not leader' },
+  BAD_LEADER_TRANSFEREE: { status: S.FAILED_PRECONDITION, message: 'etcdserver: bad leader transferee' },
+  // etcd has no gRPC error for it: its catch-all gives UNKNOWN with the server error's text.
+  TIMEOUT_LEADER_TRANSFER: { status: S.UNKNOWN, message: 'etcdserver: request timed out, leader transfer took too long' },
   LEADER_CHANGED: { status: S.UNAVAILABLE, message: 'etcdserver: leader changed' },
   TIMEOUT: { status: S.UNAVAILABLE, message: 'etcdserver: request timed out' },
   TIMEOUT_LEADER_FAIL: { status: S.UNAVAILABLE, message: 'etcdserver: request timed out, possibly due to previous leader failure' },
@@ -38,9 +41,6 @@ export const ETCD_ERRORS: Record<ServerErrorCode, EtcdError> = {
   NOT_CAPABLE: { status: S.UNAVAILABLE, message: 'etcdserver: not capable' },
   LEARNER_NOT_SUPPORTED: { status: S.UNAVAILABLE, message: 'etcdserver: rpc not supported for learner' },
   INVALID_ARGUMENT: { status: S.INVALID_ARGUMENT, message: 'etcdserver: invalid argument' },
-  BAD_LEADER_TRANSFEREE: { status: S.FAILED_PRECONDITION, message: 'etcdserver: bad leader transferee' },
-  // etcd has no gRPC error for it: its catch-all gives UNKNOWN with the server error's text.
-  TIMEOUT_LEADER_TRANSFER: { status: S.UNKNOWN, message: 'etcdserver: request timed out, leader transfer took too long' },
 };
 
 /** A server condition as etcd's gRPC error; anything else passes through (INTERNAL). */
