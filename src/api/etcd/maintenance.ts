@@ -73,7 +73,7 @@ function transferTimeoutMs(member: Member, call: CallContext): number {
 }
 
 /** etcd's MoveLeader; answers with no header, as etcd 3.4. */
-export async function moveLeader(member: Member, r: PbMoveLeaderRequest, call: CallContext): Promise<object> {
+async function moveLeader(member: Member, r: PbMoveLeaderRequest, call: CallContext): Promise<object> {
   try {
     await member.moveLeader(hexId(r.targetID), transferTimeoutMs(member, call));
     return {};
