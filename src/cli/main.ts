@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { startClientApi } from '../api/etcd/server.ts';
 import { serveCommand } from './serve.ts';
+import { snapshotCommand } from './snapshot.ts';
 
 export const VERSION = '0.1.0';
 
@@ -10,9 +11,17 @@ const program = new Command('conclave')
   .version(VERSION, '--version', 'print the version')
   .showHelpAfterError();
 program.addCommand(serveCommand(startClientApi));
+program.addCommand(snapshotCommand());
 program
   .command('version')
   .description('print the version')
   .action(() => console.log(`conclave ${VERSION}`));
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // A catalogued condition (it has a code: bad flags, a bad snapshot file…) in etcdctl's form; a bug with its stack.
+  const known = e instanceof Error && typeof (e as Error & { code?: unknown }).code === 'string';
+  console.error(known ? `Error: ${(e as Error).message}` : e);
+  process.exit(1);
+}

@@ -56,6 +56,14 @@ async function runUntilSignalled(config: ServerConfig, startClientApi: ClientApi
   const member = await Member.start(config, log, fatal, tls.peer);
   // As etcd, serve clients only once this member is published (its client URLs known to all).
   await member.whenPublished();
+  if (config.initialCorruptCheck) {
+    try {
+      await member.checkInitialConsistency();
+    } catch (e) {
+      await member.stop();
+      throw e;
+    }
+  }
   const api = await startClientApi(member, config, log, tls.client);
   log.info(`serving client requests on ${config.listenClientUrls.join(', ')} (data in ${config.dataDir})`);
   const shutdown = (signal: string): void => {

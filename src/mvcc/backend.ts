@@ -26,6 +26,24 @@ interface RootWithSync {
   sync(callback: (error?: unknown) => void): void;
 }
 
+/** The page counts LMDB reports for one B-tree (getStats). */
+interface TreeStats {
+  readonly treeBranchPageCount: number;
+  readonly treeLeafPageCount: number;
+  readonly overflowPages: number;
+}
+
+/** LMDB's two meta pages at the head of every file, always in use. */
+const LMDB_META_PAGES = 2;
+
+function treePages(t: Partial<TreeStats> | undefined, which: string): number {
+  assert(
+    t !== undefined && typeof t.treeBranchPageCount === 'number' && typeof t.treeLeafPageCount === 'number' && typeof t.overflowPages === 'number',
+    `LMDB stats without page counts for ${which}`,
+  );
+  return t.treeBranchPageCount + t.treeLeafPageCount + t.overflowPages;
+}
+
 export class Backend {
   private readonly root: RootDatabase<Buffer, Buffer>;
   private readonly kvDb: Database<Buffer, Buffer>;
@@ -38,6 +56,10 @@ export class Backend {
   private scanLength = 0;
   private inWrite = false;
   private closed = false;
+  /** Syncs in flight, which close() waits for (a defragmented store closes its old backend in the background). */
+  private readonly syncing = new Set<Promise<void>>();
+  /** Set while a compacted copy of this backend is taken (see defrag.ts): a write then is a bug. */
+  private frozen = false;
   /** sizeBytes() as of the last write transaction (getStats is a native call; quota checks ask per request). */
   private sizeCache: number | null = null;
 
@@ -99,6 +121,7 @@ export class Backend {
   write<T>(fn: () => T): T {
     assert(!this.closed, 'write on a closed backend');
     assert(!this.inWrite, 'nested backend write transaction');
+    assert(!this.frozen, 'write to a backend while its compacted copy is taken');
     this.inWrite = true;
     try {
       return this.root.transactionSync(fn);
@@ -197,17 +220,63 @@ export class Backend {
     return this.sizeCache;
   }
 
-  /** Forces everything committed so far to stable storage. */
-  sync(): Promise<void> {
-    const root = this.root as unknown as RootWithSync;
-    return new Promise((resolve, reject) => {
-      root.sync((error?: unknown) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()));
-    });
+  /**
+   * Bytes of the pages that hold data: LMDB's meta pages and the pages of every B-tree (the main
+   * one, the free-page list's own, kv, meta). The rest of sizeBytes() are free pages, reused by
+   * later writes but given back to the file system only by a compacted copy (etcd's dbSizeInUse).
+   */
+  inUseBytes(): number {
+    const root = this.root.getStats() as Partial<TreeStats> & { pageSize?: number; lastPageNumber?: number; free?: Partial<TreeStats> };
+    assert(typeof root.pageSize === 'number' && typeof root.lastPageNumber === 'number', 'LMDB stats without page counts');
+    const pages =
+      LMDB_META_PAGES +
+      treePages(root, 'the main tree') +
+      treePages(root.free, 'the free-page list') +
+      treePages(this.kvDb.getStats() as Partial<TreeStats>, 'kv') +
+      treePages(this.metaDb.getStats() as Partial<TreeStats>, 'meta');
+    assert(pages <= root.lastPageNumber + 1, `LMDB counts ${pages} pages in use in a file of ${root.lastPageNumber + 1}`);
+    return pages * root.pageSize;
   }
 
+  /**
+   * Stops (or allows again) write transactions: while set, write() fails an assertion. For the
+   * time a compacted copy is taken, whose caller keeps writers away.
+   */
+  freeze(on: boolean): void {
+    assert(!this.inWrite, 'backend frozen inside a write transaction');
+    this.frozen = on;
+  }
+
+  /**
+   * Writes a copy of the committed state into the empty directory `dir` with only the pages in
+   * use, renumbered (LMDB's compacting copy), as a store directory of its own. The copy is taken
+   * from one read transaction; it is not synced (the caller syncs it before relying on it).
+   */
+  async compactCopy(dir: string): Promise<void> {
+    assert(!this.closed, 'copy of a closed backend');
+    await this.root.backup(dir, true);
+  }
+
+  /** Forces everything committed so far to stable storage. */
+  sync(): Promise<void> {
+    assert(!this.closed, 'sync of a closed backend');
+    const root = this.root as unknown as RootWithSync;
+    const synced = new Promise<void>((resolve, reject) => {
+      root.sync((error?: unknown) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()));
+    });
+    this.syncing.add(synced);
+    const forget = (): void => {
+      this.syncing.delete(synced);
+    };
+    synced.then(forget, forget);
+    return synced;
+  }
+
+  /** Closes the environment once the syncs in flight are done. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await Promise.allSettled([...this.syncing]);
     await this.root.close();
   }
 }

@@ -64,10 +64,10 @@ export async function hashKV(s: StoreState, reg: SnapshotRegistry, revision: num
   if (revision > 0 && revision > currentRev) throw new FutureRevisionError();
   const rev = revision > 0 ? revision : currentRev;
   const keep = s.index.keep(rev, revKeyString);
-  const { snap, release } = reg.pin(s);
+  const { backend, snap, release } = reg.pin(s);
   try {
     let crc = crc32('kv');
-    await forEachSliced(s, (o) => s.backend.kvRange(o), snap, revKey(rev + 1, 0, false), ({ key, value }) => {
+    await forEachSliced(s, (o) => backend.kvRange(o), snap, revKey(rev + 1, 0, false), ({ key, value }) => {
       if (readU64(key, 0) <= compactRev && !keep.has(key.toString('latin1', 0, revKeyBytes))) return;
       crc = crc32(key, crc);
       crc = crc32(value, crc);
@@ -82,15 +82,15 @@ export async function hashAll(s: StoreState, reg: SnapshotRegistry): Promise<Has
   if (s.closed) throw new StoreClosedError();
   const currentRev = s.currentRev;
   const ignored = Buffer.from(metaKeys.consistentIndex, 'utf8');
-  const { snap, release } = reg.pin(s);
+  const { backend, snap, release } = reg.pin(s);
   try {
     let crc = crc32('kv');
-    await forEachSliced(s, (o) => s.backend.kvRange(o), snap, undefined, ({ key, value }) => {
+    await forEachSliced(s, (o) => backend.kvRange(o), snap, undefined, ({ key, value }) => {
       crc = crc32(key, crc);
       crc = crc32(value, crc);
     });
     crc = crc32('meta', crc);
-    await forEachSliced(s, (o) => s.backend.metaRange(o), snap, undefined, ({ key, value }) => {
+    await forEachSliced(s, (o) => backend.metaRange(o), snap, undefined, ({ key, value }) => {
       if (key.equals(ignored)) return;
       crc = crc32(key, crc);
       crc = crc32(value, crc);

@@ -22,7 +22,8 @@ import { Backend } from './backend.ts';
 import type { RangeEntry, ReadSnapshot } from './backend.ts';
 import { InvalidArgumentError, SnapshotCorruptError, StoreClosedError } from './errors.ts';
 import type { MvccLimits } from './limits.ts';
-import type { SnapshotRegistry, StoreState } from './state.ts';
+import { assert } from './assert.ts';
+import type { Pinned, SnapshotRegistry, StoreState } from './state.ts';
 
 const magic = Buffer.from('CNCLVMVC', 'latin1');
 export const snapshotFormatVersion = 1;
@@ -77,58 +78,124 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+type RangeOptions = { start?: Buffer; exclusiveStart?: boolean; limit: number; snapshot: ReadSnapshot };
+
+/**
+ * Hands every record of a pinned snapshot to `visit` (kv in revision order, then meta in key
+ * order; the key and value are valid during the call only), `hashSliceEntries` at a time:
+ * yields after each slice, so the caller can pass on what it gathered and others get a turn.
+ */
+async function* sliced(s: StoreState, pinned: Pinned, visit: (tag: number, key: Buffer, value: Buffer) => void): AsyncGenerator<void> {
+  const sources: Array<[number, (o: RangeOptions) => Iterable<RangeEntry>]> = [
+    [TAG_KV, (o) => pinned.backend.kvRange(o)],
+    [TAG_META, (o) => pinned.backend.metaRange(o)],
+  ];
+  for (const [tag, range] of sources) {
+    let start: Buffer | undefined;
+    for (;;) {
+      if (s.closed) throw new StoreClosedError();
+      const limit = s.limits.hashSliceEntries;
+      const o: RangeOptions = { limit, snapshot: pinned.snap };
+      if (start !== undefined) {
+        o.start = start;
+        o.exclusiveStart = true;
+      }
+      let n = 0;
+      for (const { key, value } of range(o)) {
+        n++;
+        start = key;
+        visit(tag, key, value);
+      }
+      if (start !== undefined) start = Buffer.from(start);
+      yield;
+      if (n < limit) break;
+      await nextTurn();
+    }
+  }
+}
+
+const HEADER_BYTES = 12;
+const TRAILER_BYTES = 9 + digestBytes;
+const recordBytes = (key: Buffer, value: Buffer): number => 9 + key.length + value.length;
+
+/** The stream of a pinned snapshot (see the format above). */
+async function* streamPinned(s: StoreState, pinned: Pinned): AsyncGenerator<Uint8Array> {
+  const w = new ChunkWriter(s.limits.snapshotChunkBytes);
+  const head = Buffer.allocUnsafe(HEADER_BYTES);
+  magic.copy(head, 0);
+  head.writeUInt32BE(snapshotFormatVersion, 8);
+  w.push(head);
+  let count = 0;
+  const records = sliced(s, pinned, (tag, key, value) => {
+    w.push(recordHeader(tag, key.length));
+    w.push(Buffer.from(key));
+    w.push(u32(value.length));
+    w.push(Buffer.from(value));
+    count++;
+  });
+  for await (const _ of records) if (w.full) yield w.take();
+  const end = Buffer.allocUnsafe(9);
+  end[0] = TAG_END;
+  end.writeUInt32BE(Math.floor(count / 4294967296), 1);
+  end.writeUInt32BE(count >>> 0, 5);
+  w.push(end);
+  const digest = w.digest();
+  yield Buffer.concat([Buffer.from(w.take()), digest]);
+}
+
 /** The snapshot stream of the store's committed state at the moment of the call. */
 export async function* snapshotStream(s: StoreState, reg: SnapshotRegistry): AsyncGenerator<Uint8Array> {
   if (s.closed) throw new StoreClosedError();
-  const { snap, release } = reg.pin(s);
+  const pinned = reg.pin(s);
   try {
-    const w = new ChunkWriter(s.limits.snapshotChunkBytes);
-    const head = Buffer.allocUnsafe(12);
-    magic.copy(head, 0);
-    head.writeUInt32BE(snapshotFormatVersion, 8);
-    w.push(head);
-    let count = 0;
-    const sources: Array<[number, (o: { start?: Buffer; exclusiveStart?: boolean; limit: number; snapshot: ReadSnapshot }) => Iterable<RangeEntry>]> = [
-      [TAG_KV, (o) => s.backend.kvRange(o)],
-      [TAG_META, (o) => s.backend.metaRange(o)],
-    ];
-    for (const [tag, range] of sources) {
-      let start: Buffer | undefined;
-      for (;;) {
-        if (s.closed) throw new StoreClosedError();
-        const limit = s.limits.hashSliceEntries;
-        const o: { start?: Buffer; exclusiveStart?: boolean; limit: number; snapshot: ReadSnapshot } = { limit, snapshot: snap };
-        if (start !== undefined) {
-          o.start = start;
-          o.exclusiveStart = true;
-        }
-        let n = 0;
-        for (const { key, value } of range(o)) {
-          n++;
-          start = key;
-          w.push(recordHeader(tag, key.length));
-          w.push(Buffer.from(key));
-          w.push(u32(value.length));
-          w.push(Buffer.from(value));
-          count++;
-        }
-        if (start !== undefined) start = Buffer.from(start);
-        if (w.full) yield w.take();
-        if (n < limit) break;
-        await nextTurn();
-      }
-    }
-    const end = Buffer.allocUnsafe(9);
-    end[0] = TAG_END;
-    end.writeUInt32BE(Math.floor(count / 4294967296), 1);
-    end.writeUInt32BE(count >>> 0, 5);
-    w.push(end);
-    const digest = w.digest();
-    const last = Buffer.concat([Buffer.from(w.take()), digest]);
-    yield last;
+    yield* streamPinned(s, pinned);
   } finally {
-    release();
+    pinned.release();
   }
+}
+
+export interface SizedSnapshot {
+  /** Bytes `body` will yield in all. */
+  readonly bytes: number;
+  /** Iterate it to the end or return() it: it holds a read snapshot until then (or until the store closes). */
+  readonly body: AsyncIterable<Uint8Array>;
+}
+
+/**
+ * The snapshot stream of the store's committed state at the moment of the call, with its
+ * length known before the first byte (a first pass over the same read snapshot measures it).
+ */
+export async function sizedSnapshot(s: StoreState, reg: SnapshotRegistry): Promise<SizedSnapshot> {
+  if (s.closed) throw new StoreClosedError();
+  const pinned = reg.pin(s);
+  let bytes = HEADER_BYTES + TRAILER_BYTES;
+  try {
+    for await (const _ of sliced(s, pinned, (_tag, key, value) => (bytes += recordBytes(key, value))));
+  } catch (e) {
+    pinned.release();
+    throw e;
+  }
+  async function* body(): AsyncGenerator<Uint8Array> {
+    let sent = 0;
+    try {
+      for await (const chunk of streamPinned(s, pinned)) {
+        sent += chunk.byteLength;
+        yield chunk;
+      }
+    } finally {
+      pinned.release();
+    }
+    assert(sent === bytes, `snapshot stream of ${sent} bytes was measured at ${bytes}`);
+  }
+  return { bytes, body: body() };
+}
+
+/** The record count a snapshot stream declares in its trailer, from the stream's last bytes. */
+export function snapshotRecordCount(tail: Uint8Array): number {
+  if (tail.byteLength < TRAILER_BYTES) throw new SnapshotCorruptError('truncated stream');
+  const end = Buffer.from(tail.buffer, tail.byteOffset + tail.byteLength - TRAILER_BYTES, 9);
+  if (end[0] !== TAG_END) throw new SnapshotCorruptError('no trailer at the end of the stream');
+  return readCount(end.subarray(1));
 }
 
 /** Bytes received but not yet parsed. */

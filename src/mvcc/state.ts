@@ -26,7 +26,8 @@ export class StoreState {
   private readonly arena = new ReadArena();
 
   constructor(
-    readonly backend: Backend,
+    /** Replaced (by a copy holding the same state) when the store is defragmented. */
+    public backend: Backend,
     readonly index: TreeIndex,
     readonly limits: MvccLimits,
     readonly leaseExists: ((lease: bigint) => boolean) | undefined,
@@ -112,12 +113,24 @@ function revisionBefore(revs: readonly number[], a: number, b: number): boolean 
   return am < bm || (am === bm && revs[a * 2 + 1]! < revs[b * 2 + 1]!);
 }
 
-/** Tracks LMDB read snapshots held across event-loop turns so close() can release them. */
-export class SnapshotRegistry {
-  private readonly open = new Set<{ done(): void }>();
+/** A pinned read snapshot and the backend it belongs to (reads must go to that one). */
+export interface Pinned {
+  readonly backend: Backend;
+  readonly snap: ReadSnapshot;
+  release(): void;
+}
 
-  pin(s: StoreState): { snap: ReadSnapshot; release(): void } {
-    const snap = s.backend.snapshot();
+/**
+ * Tracks LMDB read snapshots held across event-loop turns, so close() can release them and a
+ * defragmented store's previous backend can be closed once its last reader is done.
+ */
+export class SnapshotRegistry {
+  private readonly open = new Map<{ done(): void }, Backend>();
+  private readonly drainWaiters: Array<{ backend: Backend; resolve: () => void }> = [];
+
+  pin(s: StoreState): Pinned {
+    const backend = s.backend;
+    const snap = backend.snapshot();
     let released = false;
     const handle = {
       done: (): void => {
@@ -125,13 +138,32 @@ export class SnapshotRegistry {
         released = true;
         this.open.delete(handle);
         snap.done();
+        this.wakeDrained();
       },
     };
-    this.open.add(handle);
-    return { snap, release: handle.done };
+    this.open.set(handle, backend);
+    return { backend, snap, release: handle.done };
+  }
+
+  /** Resolves once no snapshot of `backend` is pinned. */
+  drained(backend: Backend): Promise<void> {
+    return new Promise((resolve) => {
+      this.drainWaiters.push({ backend, resolve });
+      this.wakeDrained();
+    });
+  }
+
+  private wakeDrained(): void {
+    const pinned = new Set(this.open.values());
+    for (let i = this.drainWaiters.length - 1; i >= 0; i--) {
+      const w = this.drainWaiters[i]!;
+      if (pinned.has(w.backend)) continue;
+      this.drainWaiters.splice(i, 1);
+      w.resolve();
+    }
   }
 
   releaseAll(): void {
-    for (const h of [...this.open]) h.done();
+    for (const h of [...this.open.keys()]) h.done();
   }
 }

@@ -10,7 +10,7 @@
  * replaying the log after a crash applies every entry exactly once. Committed revisions are then
  * reported to commit listeners (the watch layer's hook).
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { assert } from './assert.ts';
 import { Backend } from './backend.ts';
 import {
@@ -26,13 +26,14 @@ import {
   asBuffer,
 } from './codec.ts';
 import { Compactor } from './compactor.ts';
+import { defragPaths, recoverDefrag, swapIn, writeCompactCopy } from './defrag.ts';
 import { CompactedError, FutureRevisionError, InvalidArgumentError, MvccError, StoreClosedError } from './errors.ts';
 import { hashAll, hashKV } from './hash.ts';
 import { readHistory } from './history.ts';
 import type { HistoryBatch, HistoryRequest } from './history.ts';
 import { resolveLimits } from './limits.ts';
 import type { MvccLimits } from './limits.ts';
-import { restoreSnapshot, snapshotStream } from './snapshot.ts';
+import { restoreSnapshot, sizedSnapshot, snapshotStream, type SizedSnapshot } from './snapshot.ts';
 import { SnapshotRegistry, StoreState } from './state.ts';
 import { TreeIndex } from './tree-index.ts';
 import { StoreTxn } from './txn.ts';
@@ -112,13 +113,26 @@ export interface StoreStats {
   readonly compactionFreed: number;
   /** Size of the LMDB file up to its last allocated page. */
   readonly dbBytes: number;
+  /** The part of dbBytes in pages that hold data; the rest is free pages (see defragment()). */
+  readonly dbBytesInUse: number;
+}
+
+export interface DefragmentResult {
+  /** dbBytes before and after. */
+  readonly beforeBytes: number;
+  readonly afterBytes: number;
 }
 
 class Meta implements MetaWriter {
-  constructor(
-    private readonly backend: Backend,
-    private readonly limits: MvccLimits,
-  ) {}
+  constructor(private readonly s: StoreState) {}
+
+  private get backend(): Backend {
+    return this.s.backend;
+  }
+
+  private get limits(): MvccLimits {
+    return this.s.limits;
+  }
 
   private fullKey(ns: string, key: Uint8Array): Buffer {
     if (!isValidNamespace(ns)) throw new InvalidArgumentError(`meta namespace ${JSON.stringify(ns)}`);
@@ -203,16 +217,24 @@ export class MvccStore {
   private readonly compactor: Compactor;
   private readonly snapshots = new SnapshotRegistry();
   private readonly metaAccess: Meta;
+  /** The defragmentation in progress (close() waits for it). */
+  private defragmenting: Promise<DefragmentResult> | null = null;
+  /** Backends replaced by a defragmentation, closing once their pinned readers are done. */
+  private readonly retiring = new Set<Promise<void>>();
 
   private constructor(s: StoreState) {
     this.s = s;
-    this.compactor = new Compactor(s.backend, s.index, s.limits);
-    this.metaAccess = new Meta(s.backend, s.limits);
+    this.compactor = new Compactor(s);
+    this.metaAccess = new Meta(s);
   }
 
-  /** Opens (creating if needed) the store in `dir` and rebuilds the key index from it. */
+  /**
+   * Opens (creating if needed) the store in `dir` and rebuilds the key index from it. A store
+   * whose defragmentation a crash interrupted is put back together first (see defrag.ts).
+   */
   static async open(dir: string, options: StoreOptions = {}): Promise<MvccStore> {
     const limits = resolveLimits(options.limits);
+    await recoverDefrag(dir);
     await mkdir(dir, { recursive: true });
     const backend = Backend.open(dir);
     try {
@@ -293,6 +315,18 @@ export class MvccStore {
   /** The Raft index of the last applied entry (0 when none). */
   consistentIndex(): number {
     return this.s.consistentIndex;
+  }
+
+  /**
+   * Forgets the applied Raft index (consistentIndex() becomes 0), keeping the data, revisions
+   * and compaction state: for a store restored from a snapshot to seed a new cluster, whose log
+   * starts again at index 1.
+   */
+  resetConsistentIndex(): void {
+    this.live();
+    const s = this.s;
+    s.backend.write(() => s.backend.metaRemove(metaKeys.consistentIndex));
+    s.consistentIndex = 0;
   }
 
   get meta(): MetaReader {
@@ -534,6 +568,12 @@ export class MvccStore {
     return snapshotStream(this.s, this.snapshots);
   }
 
+  /** snapshot() with its length known up front (measured by a first pass over the same state). */
+  sizedSnapshot(): Promise<SizedSnapshot> {
+    this.live();
+    return sizedSnapshot(this.s, this.snapshots);
+  }
+
   stats(): StoreStats {
     this.live();
     return {
@@ -543,8 +583,61 @@ export class MvccStore {
       indexedKeys: this.s.index.size,
       kvRecords: this.s.backend.kvEntryCount(),
       dbBytes: this.s.backend.sizeBytes(),
+      dbBytesInUse: this.s.backend.inUseBytes(),
       compactionFreed: this.compactor.freed,
     };
+  }
+
+  /**
+   * Gives the backend file's free pages back to the file system (etcd's defragment): writes a
+   * compacted copy of the store beside it, checks it and swaps it in; the store object, its key
+   * index and its listeners stay as they are. The caller must keep writes away until this
+   * resolves (the member pauses its apply loop; a write meanwhile fails an assertion);
+   * background compaction pauses by itself and resumes on the copy. Reads go on throughout:
+   * from the old file until the swap, then from the new one, while snapshot streams and hashes
+   * already running finish on the old file, which is closed and removed after them.
+   */
+  defragment(): Promise<DefragmentResult> {
+    this.live();
+    if (this.defragmenting !== null) throw new InvalidArgumentError('a defragmentation of this store is already running');
+    const run = this.runDefragment().finally(() => {
+      this.defragmenting = null;
+    });
+    this.defragmenting = run;
+    return run;
+  }
+
+  private async runDefragment(): Promise<DefragmentResult> {
+    const s = this.s;
+    const old = s.backend;
+    const beforeBytes = old.sizeBytes();
+    const paths = defragPaths(old.dir);
+    await this.compactor.pause();
+    old.freeze(true);
+    let swapped = false;
+    try {
+      await writeCompactCopy(old, paths);
+      await swapIn(paths);
+      swapped = true;
+      s.backend = Backend.open(old.dir);
+    } finally {
+      if (!swapped) old.freeze(false);
+      if (!s.closed) this.compactor.resume();
+    }
+    this.retire(old, paths.old);
+    return { beforeBytes, afterBytes: s.backend.sizeBytes() };
+  }
+
+  /** Closes a replaced backend once no pinned snapshot reads it, then removes its directory. */
+  private retire(backend: Backend, dir: string): void {
+    const done = this.snapshots
+      .drained(backend)
+      .then(() => backend.close())
+      .then(() => rm(dir, { recursive: true, force: true }))
+      // A directory left behind is removed when the store next opens (recoverDefrag).
+      .catch(() => undefined)
+      .finally(() => this.retiring.delete(done));
+    this.retiring.add(done);
   }
 
   /** Bytes of the backend file in use (stats().dbBytes without the other counters): what the quota counts. */
@@ -562,10 +655,14 @@ export class MvccStore {
   /** Stops background compaction (it resumes on the next open), releases snapshots, closes LMDB. */
   async close(): Promise<void> {
     if (this.s.closed) return;
+    // A defragmentation holds the backend it copies from: let it finish (or fail) first.
+    await this.defragmenting?.catch(() => undefined);
+    if (this.s.closed) return;
     await this.compactor.stop();
     this.s.closed = true;
     this.snapshots.releaseAll();
     this.s.listeners.length = 0;
+    await Promise.all([...this.retiring]);
     await this.s.backend.close();
   }
 }

@@ -2,7 +2,9 @@
  * Raised alarms, as the state machine records them: (member, type) pairs in the MVCC store's
  * meta space, so every member agrees on them and they survive restarts and snapshots. While
  * NOSPACE is raised anywhere, the cluster refuses requests that would grow the store (etcd's
- * "capped" applier) until an operator frees space and disarms it.
+ * "capped" applier) until an operator frees space and disarms it. CORRUPT (raised by the
+ * leader's consistency check, corruption.ts) refuses every write and lease grant or revoke
+ * (etcd's "corrupt" applier) until disarmed; see ApplyMachine.
  */
 import type { MetaReader, MetaWriter, MvccRequest, RequestOp } from '../mvcc/index.ts';
 import type { AlarmType } from './request-codec.ts';

@@ -102,9 +102,20 @@ function isStoreRequest(r: InternalRequest): r is MvccRequest {
   return r.op === 'range' || r.op === 'put' || r.op === 'deleteRange' || r.op === 'txn' || r.op === 'compact';
 }
 
+/**
+ * What a raised CORRUPT alarm refuses (etcd's corrupt applier): every store request, lease
+ * grants and revokes. Alarms, member attributes and lease checkpoints still apply, and reads
+ * served locally (ranges, read-only txns) are not refused either, as in etcd.
+ */
+function refusedWhenCorrupt(r: InternalRequest): boolean {
+  return isStoreRequest(r) || r.op === 'leaseGrant' || r.op === 'leaseRevoke';
+}
+
 export class ApplyMachine implements StateMachine {
   /** Whether NOSPACE is raised, cached per store instance (a snapshot install swaps the store). */
   private noSpace: { store: MvccStore; raised: boolean } | null = null;
+  /** Whether CORRUPT is raised, cached likewise. */
+  private corrupt: { store: MvccStore; raised: boolean } | null = null;
 
   constructor(
     private readonly store: () => MvccStore,
@@ -124,7 +135,7 @@ export class ApplyMachine implements StateMachine {
 
   apply(entries: readonly Entry[]): void {
     // Runs of plain store requests go to the store together (one LMDB transaction per run);
-    // anything else (membership, alarms, refusals under NOSPACE) ends the run and applies alone.
+    // anything else (membership, alarms, refusals under NOSPACE or CORRUPT) ends the run and applies alone.
     let run: BatchedRequest[] = [];
     for (const e of entries) {
       if (e.kind === EntryKind.ConfChange) {
@@ -157,7 +168,7 @@ export class ApplyMachine implements StateMachine {
             continue;
           }
         }
-        if (!(storeGrowth(request) !== null && this.noSpaceRaised(this.store()))) {
+        if (!(storeGrowth(request) !== null && this.noSpaceRaised(this.store())) && !this.corruptRaised(this.store())) {
           run.push({ index: e.index, request, proposer: envelope.proposer, requestId: envelope.requestId });
           continue;
         }
@@ -216,6 +227,11 @@ export class ApplyMachine implements StateMachine {
       return { ok: true, response: null };
     }
     if (request.op === 'alarm') return this.applyAlarm(store, index, request);
+    // Refused before NOSPACE is looked at: etcd's corrupt applier wraps its capped one.
+    if (refusedWhenCorrupt(request) && this.corruptRaised(store)) {
+      const r = store.write(index, () => {});
+      return r.status === 'skipped' ? null : { ok: false, error: serverError('CORRUPT') };
+    }
     if (request.op === 'leaseGrant' || request.op === 'leaseRevoke' || request.op === 'leaseCheckpoint') return this.applyLease(store, index, request);
     // Refused, but the entry still counts as applied so a replay skips it.
     if (this.noSpaceRaised(store) && storeGrowth(request) !== null) return this.refuse(store, index, serverError('NO_SPACE'));
@@ -233,6 +249,11 @@ export class ApplyMachine implements StateMachine {
   private noSpaceRaised(store: MvccStore): boolean {
     if (this.noSpace?.store !== store) this.noSpace = { store, raised: readAlarms(store.meta).some((a) => a.alarm === 'NOSPACE') };
     return this.noSpace.raised;
+  }
+
+  private corruptRaised(store: MvccStore): boolean {
+    if (this.corrupt?.store !== store) this.corrupt = { store, raised: readAlarms(store.meta).some((a) => a.alarm === 'CORRUPT') };
+    return this.corrupt.raised;
   }
 
   /**
@@ -254,6 +275,7 @@ export class ApplyMachine implements StateMachine {
       }
     });
     this.noSpace = null;
+    this.corrupt = null;
     return r.status === 'skipped' ? null : { ok: true, response: { op: 'alarm', alarms } };
   }
 

@@ -29,6 +29,10 @@ export const SERVER_DEFAULTS = {
   snapshotCatchUpEntries: 5_000,
   /** Backend size at which the NOSPACE alarm is raised; 0 means the default of 2 GiB. */
   quotaBackendBytes: 0,
+  /** How often the leader compares members' key-space hashes (a Go duration, as etcd's flag); 0s: never. */
+  experimentalCorruptCheckTime: '0s',
+  /** Compare this member's key-space hash with the others' before serving clients; refuse to start on a difference. */
+  experimentalInitialCorruptCheck: 'false',
   /** Largest client request accepted (etcd: 1.5 MiB). */
   maxRequestBytes: 1.5 * 1024 * 1024,
   /** Most operations in one list of a transaction. */
@@ -87,6 +91,9 @@ export interface ServerConfig {
   readonly snapshotCount: number;
   readonly snapshotCatchUpEntries: number;
   readonly quotaBackendBytes: number;
+  /** Milliseconds between the leader's consistency checks; 0: none. */
+  readonly corruptCheckIntervalMs: number;
+  readonly initialCorruptCheck: boolean;
   readonly maxRequestBytes: number;
   readonly maxTxnOps: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -124,6 +131,8 @@ export const FLAG_NAMES: Record<Key, string> = {
   snapshotCount: 'snapshot-count',
   snapshotCatchUpEntries: 'snapshot-catchup-entries',
   quotaBackendBytes: 'quota-backend-bytes',
+  experimentalCorruptCheckTime: 'experimental-corrupt-check-time',
+  experimentalInitialCorruptCheck: 'experimental-initial-corrupt-check',
   maxRequestBytes: 'max-request-bytes',
   maxTxnOps: 'max-txn-ops',
   logLevel: 'log-level',
@@ -157,6 +166,8 @@ export const FLAG_HELP: Record<Key, string> = {
   snapshotCount: 'number of committed transactions to trigger a snapshot to disk',
   snapshotCatchUpEntries: 'number of entries kept for slow followers after a snapshot',
   quotaBackendBytes: 'raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)',
+  experimentalCorruptCheckTime: 'duration of time between cluster corruption check passes (e.g. 30s, 5m; 0s disables them)',
+  experimentalInitialCorruptCheck: 'enable to check data corruption before serving any client/peer traffic (true or false)',
   maxRequestBytes: 'maximum client request size in bytes the server will accept',
   maxTxnOps: 'maximum number of operations permitted in a transaction',
   logLevel: "log level: 'debug', 'info', 'warn' or 'error'",
@@ -235,6 +246,20 @@ function positiveInt(value: string, flag: string, allowZero = false): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || (!allowZero && n === 0)) throw new ConfigError(`--${flag} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got "${value}"`);
   return n;
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go duration ("1m30s", "500ms", "0s"), as etcd's duration flags take, in whole milliseconds. */
+export function parseDuration(value: string, flag: string): number {
+  const parts = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.test(value) ? value.match(/\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h)/g)! : value === '0' ? ['0ms'] : null;
+  if (parts === null) throw new ConfigError(`--${flag}: invalid duration "${value}" (e.g. 30s, 5m, 1h30m)`);
+  let ms = 0;
+  for (const p of parts) {
+    const [, n, unit] = /^(\d+(?:\.\d+)?)(.+)$/.exec(p)!;
+    ms += Number(n) * DURATION_UNITS_MS[unit!]!;
+  }
+  return Math.round(ms);
 }
 
 /** Go's strconv.ParseBool, which etcd's boolean flags use. */
@@ -326,6 +351,8 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     snapshotCount: positiveInt(raw('snapshotCount'), FLAG_NAMES.snapshotCount),
     snapshotCatchUpEntries: positiveInt(raw('snapshotCatchUpEntries'), FLAG_NAMES.snapshotCatchUpEntries),
     quotaBackendBytes: quota === 0 ? QUOTA_BACKEND_BYTES_DEFAULT : quota,
+    corruptCheckIntervalMs: parseDuration(raw('experimentalCorruptCheckTime'), FLAG_NAMES.experimentalCorruptCheckTime),
+    initialCorruptCheck: bool(raw('experimentalInitialCorruptCheck'), FLAG_NAMES.experimentalInitialCorruptCheck),
     maxRequestBytes: positiveInt(raw('maxRequestBytes'), FLAG_NAMES.maxRequestBytes),
     maxTxnOps: positiveInt(raw('maxTxnOps'), FLAG_NAMES.maxTxnOps),
     logLevel,

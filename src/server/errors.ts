@@ -21,6 +21,8 @@ export class ServerError extends Error {
 export const SERVER_ERRORS = {
   NO_LEADER: 'no leader is known (election in progress or this member is partitioned)',
   NOT_LEADER: 'this member is not the leader',
+  BAD_LEADER_TRANSFEREE: 'the leadership transfer target is not a voting member',
+  TIMEOUT_LEADER_TRANSFER: 'the leadership transfer did not finish in time',
   LEADER_CHANGED: 'the leader changed while the request was pending; it may or may not have been applied',
   TIMEOUT: 'the request timed out; it may or may not have been applied',
   TIMEOUT_LEADER_FAIL: 'the request timed out, possibly because the previous leader failed; it may or may not have been applied',

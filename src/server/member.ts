@@ -3,21 +3,18 @@
  * transport, put together; and the request paths the front ends use (propose a write and wait
  * for it to apply; read linearizably or serializably).
  *
- * Data directory (as etcd lays it out):
- *   <data-dir>/member/wal/   the write-ahead log (src/wal)
- *   <data-dir>/member/snap/  Raft snapshot files (metadata; the state itself is the store)
- *   <data-dir>/member/db/    the MVCC store (LMDB)
- *   <data-dir>/member/db.incoming-<index>/  a store received from the leader, before it is installed
+ * Data directory: see data-dir.ts; besides, <data-dir>/member/db.incoming-<index>/ holds a store
+ * received from the leader before it is installed.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WatchHub } from '../watch/index.ts';
-import { MvccStore, type RangeRequest, type RangeResponse } from '../mvcc/index.ts';
+import { MvccStore, type DefragmentResult, type RangeRequest, type RangeResponse } from '../mvcc/index.ts';
 import { assert } from '../util/assert.ts';
-import { MemoryStorage, bootstrapStorage } from '../raft/storage.ts';
-import type { ConfChange, HardState, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
+import { MemoryStorage } from '../raft/storage.ts';
+import type { ConfChange, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
 import { Transport, type ClusterMembership } from '../transport/transport.ts';
 import { fetchMembership } from '../transport/membership-query.ts';
 import type tls from 'node:tls';
@@ -26,11 +23,14 @@ import { DiskLog, Wal, WalClusterMismatchError, loadNewest } from '../wal/index.
 import { readAlarms, type AlarmRecord } from './alarms.ts';
 import { ApplyMachine, fromLeaseError, fromMvccError, type ApplyOutcome, type ApplyResponse } from './apply.ts';
 import type { ServerConfig } from './config.ts';
+import { checkInitialHashKV, CorruptionChecker, type CorruptionCheckHost } from './corruption.ts';
+import { bootstrapWal, clusterIdentity, dataDirPaths as paths, type DataDirPaths as Paths } from './data-dir.ts';
 import { serverError, ServerError, type ServerErrorCode } from './errors.ts';
-import { clusterId as deriveClusterId, memberId as deriveMemberId } from './ids.ts';
+import { memberId as deriveMemberId } from './ids.ts';
 import { LinearizableReads } from './linearizable-reads.ts';
 import { encodeMemberContext, isRemoved, readMembers, type MemberContext, type MemberRecord } from './members.ts';
 import { checkAdd, checkPromote, checkRemove, checkUpdate, type LeaderView } from './reconfig.ts';
+import { decodePeerHashKV, decodePeerRequest, encodePeerHashKV, encodePeerRequest } from './peer-requests.ts';
 import { RaftDriver } from './raft-driver.ts';
 import { encodeEnvelope, type InternalRequest } from './request-codec.ts';
 import { Waiters } from './waiters.ts';
@@ -79,17 +79,6 @@ export interface MemberStatus {
   readonly raftIndex: number;
   readonly raftAppliedIndex: number;
   readonly isLearner: boolean;
-}
-
-interface Paths {
-  readonly wal: string;
-  readonly snap: string;
-  readonly db: string;
-}
-
-function paths(dataDir: string): Paths {
-  const member = join(dataDir, 'member');
-  return { wal: join(member, 'wal'), snap: join(member, 'snap'), db: join(member, 'db') };
 }
 
 function incomingDir(p: Paths, index: number): string {
@@ -150,9 +139,7 @@ async function joinExisting(config: ServerConfig, p: Paths, dialTls: tls.Connect
 }
 
 async function openDurable(config: ServerConfig, p: Paths, dialTls: tls.ConnectionOptions, log: Logger): Promise<Durable> {
-  const expectedMember = deriveMemberId(config.initialAdvertisePeerUrls, config.initialClusterToken);
-  const initialIds = new Map([...config.initialCluster].map(([name, urls]) => [name, deriveMemberId(urls, config.initialClusterToken)]));
-  const expectedCluster = deriveClusterId([...initialIds.values()]);
+  const { memberId: expectedMember, clusterId: expectedCluster, memberIds: initialIds } = clusterIdentity(config);
   const storage = new MemoryStorage();
 
   if (existsSync(p.wal) && readdirSync(p.wal).length > 0) {
@@ -186,11 +173,7 @@ async function openDurable(config: ServerConfig, p: Paths, dialTls: tls.Connecti
 
   if (config.initialClusterState === 'existing') return joinExisting(config, p, dialTls, log);
   await mkdir(p.snap, { recursive: true });
-  const wal = await Wal.create(p.wal, { memberId: expectedMember, clusterId: expectedCluster });
-  const contexts = new Map([...config.initialCluster].map(([name, urls]) => [initialIds.get(name)!, encodeMemberContext({ name, peerUrls: urls })]));
-  const entries = bootstrapStorage(storage, [...initialIds.values()], contexts);
-  const hardState: HardState = storage.hardState();
-  await wal.save(hardState, entries);
+  const wal = await bootstrapWal(p, config, storage);
   log.info(`bootstrapped member ${expectedMember} of new cluster ${expectedCluster} with ${initialIds.size} member(s)`);
   const initialPeers = new Map([...config.initialCluster].map(([name, urls]) => [initialIds.get(name)!, urls[0]!]));
   return { wal, storage, memberId: expectedMember, clusterId: expectedCluster, initialPeers };
@@ -244,6 +227,10 @@ export class Member {
   /** Users, roles, permissions and tokens (see auth.ts). */
   readonly auth: ServerAuth;
   private sizeSeen: { store: MvccStore; at: number; bytes: number } | null = null;
+  /** The defragmentation in progress; a second request joins it. */
+  private defragmenting: Promise<DefragmentResult> | null = null;
+  /** The leader's periodic consistency check (--experimental-corrupt-check-time), if enabled. */
+  private readonly corruptionChecker: CorruptionChecker | null;
   readonly requestTimeoutMs: number;
   /** Counters for the metrics endpoint (etcd_server_*). */
   readonly counters = { leaderChanges: 0, proposalsFailed: 0 };
@@ -285,6 +272,7 @@ export class Member {
         isRemoved: (peerId) => isRemoved(this.store.meta, peerId),
         onRemoved: () => this.onRemoved(),
         membership: () => ({ clusterId: this.clusterId, members: this.members().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerUrls })) }),
+        onRequest: (_from, body) => this.servePeerRequest(body),
       },
       log: (level, msg) => log[level](msg),
     });
@@ -342,6 +330,7 @@ export class Member {
       propose: (request) => this.write(request, null),
       log,
     });
+    this.corruptionChecker = config.corruptCheckIntervalMs > 0 ? new CorruptionChecker(this.corruptionHost(), config.corruptCheckIntervalMs) : null;
   }
 
   /**
@@ -369,6 +358,7 @@ export class Member {
     }
     member.driver.start();
     member.schedulePublish();
+    member.corruptionChecker?.start();
     return member;
   }
 
@@ -645,11 +635,94 @@ export class Member {
     if (!result.ok) throw result.error;
   }
 
+  // ---- maintenance -----------------------------------------------------------------------
+
+  /**
+   * etcd's Defragment on this member: the store's free pages go back to the file system (see
+   * MvccStore.defragment). Applying pauses meanwhile while Raft goes on, so this member keeps
+   * its place in the cluster; its writes and linearizable reads wait, serializable reads do not.
+   */
+  defragment(): Promise<DefragmentResult> {
+    if (this.stopping !== null) return Promise.reject(serverError('STOPPED'));
+    this.defragmenting ??= this.runDefragment().finally(() => {
+      this.defragmenting = null;
+    });
+    return this.defragmenting;
+  }
+
+  private async runDefragment(): Promise<DefragmentResult> {
+    const started = performance.now();
+    await this.driver.pauseApply();
+    try {
+      // Read after the pause: a snapshot install may have replaced the store.
+      const r = await this.store.defragment();
+      this.log.info(`defragmented the store: ${r.beforeBytes} → ${r.afterBytes} bytes in ${Math.round(performance.now() - started)} ms`);
+      return r;
+    } finally {
+      this.driver.resumeApply();
+    }
+  }
+
+  /**
+   * etcd's MoveLeader: hands leadership to `target` and waits, checking every heartbeat
+   * interval, until it leads or timeoutMs passed. Only the leader can; the target must be a
+   * voting member (this one: nothing to do).
+   */
+  async moveLeader(target: string, timeoutMs: number): Promise<void> {
+    if (this.stopping !== null) throw serverError('STOPPED');
+    if (this.driver.status().lead !== this.id) throw serverError('NOT_LEADER');
+    const record = this.members().find((m) => m.id === target);
+    if (record === undefined || record.isLearner) throw serverError('BAD_LEADER_TRANSFEREE');
+    const end = performance.now() + timeoutMs;
+    if (target !== this.id) this.log.info(`transferring leadership from ${this.id} to ${target}`);
+    this.driver.transferLeadership(target);
+    while (this.driver.status().lead !== target) {
+      if (performance.now() >= end || this.stopping !== null) throw serverError('TIMEOUT_LEADER_TRANSFER');
+      await new Promise((r) => setTimeout(r, this.config.heartbeatInterval));
+    }
+  }
+
+  /**
+   * etcd's initial corruption check (--experimental-initial-corrupt-check): this member's
+   * key-space hash against the others' at its revision; throws if one differs at the same
+   * compaction revision.
+   */
+  async checkInitialConsistency(): Promise<void> {
+    const differing = await checkInitialHashKV(this.corruptionHost());
+    if (differing.length > 0) throw new Error(`${this.id} found data inconsistency with peers (${differing.join(', ')})`);
+    this.log.info('initial consistency check: no difference with the other members');
+  }
+
+  /** What the consistency checks need of this member. */
+  private corruptionHost(): CorruptionCheckHost {
+    return {
+      memberId: this.id,
+      isLeader: () => this.stopping === null && this.driver.status().role === 'leader',
+      hashKV: (revision) => this.store.hashKV(revision),
+      peers: () => this.members().map((m) => m.id).filter((id) => id !== this.id),
+      peerHashKV: async (peer, revision) => decodePeerHashKV(await this.transport.request(peer, encodePeerRequest({ op: 'hashKV', revision }), this.requestTimeoutMs)),
+      linearizableBarrier: () => this.linearizableBarrier(),
+      raiseCorrupt: async (memberId) => {
+        await this.write({ op: 'alarm', action: 'activate', memberId, alarm: 'CORRUPT' }, null);
+      },
+      log: this.log,
+    };
+  }
+
+  /** Answers another member's request over the peer transport (see peer-requests.ts). */
+  private async servePeerRequest(body: Uint8Array): Promise<Uint8Array> {
+    if (this.stopping !== null) throw serverError('STOPPED');
+    const request = decodePeerRequest(body);
+    const h = await this.store.hashKV(request.revision);
+    return encodePeerHashKV({ memberId: this.id, ...h });
+  }
+
   // ---- lifecycle -------------------------------------------------------------------------
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.publishTimer !== null) clearTimeout(this.publishTimer);
+      this.corruptionChecker?.stop();
       this.leaseDuties.stop();
       await this.driver.stop();
       await this.transport.stop();

@@ -5,6 +5,12 @@
  * While a batch is being synced, the event loop keeps stepping messages and accepting
  * proposals into Raft; they come out together in the next Ready, so one fsync covers every
  * request that arrived during the previous one (group commit without a timer).
+ *
+ * Applying can be paused (pauseApply) while the state machine must stand still, e.g. for a
+ * store defragmentation: Readies are still persisted and their messages sent, so the member
+ * keeps its place in the cluster (heartbeats, votes, acknowledgements), while committed entries
+ * and snapshots to install wait in order and the applied index (hence linearizable reads)
+ * waits with them, as etcd's raft loop runs on while its apply loop is blocked.
  */
 import { assert } from '../util/assert.ts';
 import { Raft, type RaftConfig, type RaftStatus } from '../raft/raft.ts';
@@ -18,6 +24,9 @@ export interface DurableLog {
   /** Records a snapshot the member took of its own state, so the log before it can be released. */
   saveSnapshot(snapshot: Snapshot): Promise<void>;
 }
+
+/** Committed work for the state machine: entries to apply or a snapshot to install. */
+type ApplyWork = { readonly entries: readonly Entry[] } | { readonly snapshot: Snapshot };
 
 /** The replicated state machine, as the driver sees it. */
 export interface StateMachine {
@@ -75,6 +84,12 @@ export class RaftDriver {
   private idle: (() => void)[] = [];
   /** Proposals queued by proposeBatched, handed to Raft together at the next turn of the loop. */
   private batch: { data: Uint8Array[]; done: ((o: Outcome) => void)[] } = { data: [], done: [] };
+  /** While set, committed work is held (see pauseApply). */
+  private applyPaused = false;
+  /** Committed work held while applying was paused, in log order. */
+  private held: ApplyWork[] = [];
+  /** The snapshot install in progress, which pauseApply waits out. */
+  private installing: Promise<void> | null = null;
 
   constructor(private readonly opts: RaftDriverOptions) {
     this.storage = opts.storage;
@@ -165,6 +180,23 @@ export class RaftDriver {
     this.kick();
   }
 
+  /**
+   * Holds committed entries and snapshots back from the state machine until resumeApply();
+   * resolves once nothing is being applied. Everything else goes on (see the module comment).
+   */
+  async pauseApply(): Promise<void> {
+    assert(!this.applyPaused, 'raft driver: applying paused twice');
+    this.applyPaused = true;
+    while (this.installing !== null) await this.installing;
+  }
+
+  /** Applies what was held, in order, and goes on applying. */
+  resumeApply(): void {
+    assert(this.applyPaused, 'raft driver: applying resumed without a pause');
+    this.applyPaused = false;
+    this.kick();
+  }
+
   reportUnreachable(id: NodeId): void {
     this.raft.reportUnreachable(id);
   }
@@ -203,6 +235,7 @@ export class RaftDriver {
     try {
       for (;;) {
         if (!this.stopped) this.flushProposals();
+        if (!this.stopped && !this.applyPaused && this.held.length > 0) await this.applyHeld();
         if (this.stopped || !this.raft.hasReady()) break;
         await this.handleReady();
       }
@@ -228,6 +261,7 @@ export class RaftDriver {
     // wait for an unrelated fsync). After a crash the store may then be ahead of this member's
     // WAL; the entries come again from the leader and the store skips them (its consistent
     // index). A snapshot must be installed first, so a Ready with one applies after it.
+    const appliedBefore = this.appliedIndex;
     const early = rd.snapshot === null;
     if (early) this.applyCommitted(rd);
     const hs = rd.hardState;
@@ -252,23 +286,65 @@ export class RaftDriver {
     this.opts.outbox.send(rd.messagesAfterPersist);
 
     if (rd.snapshot !== null) {
-      await this.opts.stateMachine.installSnapshot(rd.snapshot);
-      this.appliedIndex = rd.snapshot.metadata.index;
-      this.snapshotIndex = rd.snapshot.metadata.index;
+      if (this.holding()) this.held.push({ snapshot: rd.snapshot });
+      else await this.install(rd.snapshot);
     }
     if (!early) this.applyCommitted(rd);
     if (rd.readStates.length > 0) this.opts.onReadStates?.(rd.readStates);
     this.raft.advance(rd);
-    if (rd.committedEntries.length > 0 || rd.snapshot !== null) this.opts.onApplied?.(this.appliedIndex);
-    if (this.appliedIndex - this.snapshotIndex >= this.opts.snapshotCount) await this.takeSnapshot();
+    if (this.appliedIndex !== appliedBefore) this.opts.onApplied?.(this.appliedIndex);
+    if (this.snapshotDue()) await this.takeSnapshot();
   }
 
+  /** Whether committed work must wait: applying is paused, or earlier work still waits. */
+  private holding(): boolean {
+    return this.applyPaused || this.held.length > 0;
+  }
+
+  private async install(snapshot: Snapshot): Promise<void> {
+    const installing = this.opts.stateMachine.installSnapshot(snapshot);
+    this.installing = installing;
+    try {
+      await installing;
+    } finally {
+      this.installing = null;
+    }
+    this.appliedIndex = snapshot.metadata.index;
+    this.snapshotIndex = snapshot.metadata.index;
+  }
+
+  private applyEntries(entries: readonly Entry[]): void {
+    const first = entries[0]!.index;
+    assert(first <= this.appliedIndex + 1, `raft driver: committed entry ${first} leaves a gap after applied ${this.appliedIndex}`);
+    this.opts.stateMachine.apply(entries);
+    this.appliedIndex = Math.max(this.appliedIndex, entries[entries.length - 1]!.index);
+  }
+
+  /** Applies the work held while applying was paused, in order, unless it is paused again. */
+  private async applyHeld(): Promise<void> {
+    const appliedBefore = this.appliedIndex;
+    while (!this.applyPaused && this.held.length > 0) {
+      const work = this.held.shift()!;
+      if ('snapshot' in work) await this.install(work.snapshot);
+      else this.applyEntries(work.entries);
+    }
+    if (this.appliedIndex !== appliedBefore) this.opts.onApplied?.(this.appliedIndex);
+    if (this.snapshotDue()) await this.takeSnapshot();
+  }
+
+  /**
+   * Whether enough entries were applied since the last snapshot to take another. Not while work
+   * is held: the snapshot records Raft's configuration, which must be that of the applied index.
+   */
+  private snapshotDue(): boolean {
+    return this.held.length === 0 && this.appliedIndex - this.snapshotIndex >= this.opts.snapshotCount;
+  }
+
+  /** Applies a Ready's committed entries, or holds them behind earlier held work (see pauseApply). */
   private applyCommitted(rd: Ready): void {
     if (rd.committedEntries.length === 0) return;
-    const first = rd.committedEntries[0]!.index;
-    assert(first <= this.appliedIndex + 1, `raft driver: committed entry ${first} leaves a gap after applied ${this.appliedIndex}`);
-    this.opts.stateMachine.apply(rd.committedEntries);
-    this.appliedIndex = Math.max(this.appliedIndex, rd.committedEntries[rd.committedEntries.length - 1]!.index);
+    if (this.holding()) this.held.push({ entries: rd.committedEntries });
+    else this.applyEntries(rd.committedEntries);
   }
 
   /** Snapshots the applied state and releases the log before it (keeping some for followers). */

@@ -9,18 +9,21 @@
  *   SNAP_CHUNK   a piece of the snapshot body
  *   SNAP_END     the body is complete
  *   SNAP_RESULT  u8 ok · error text: the receiver installed the snapshot, or why not
+ *   REQUEST      an application request (opaque bytes), the only frame of a request channel
+ *   RESPONSE     u8 ok · the answer (bytes) or why there is none (text); then the receiver closes
  */
 import { CodecError, Reader, Writer } from '../util/binary.ts';
 
-export const FrameKind = { Hello: 1, Message: 2, Reject: 3, SnapChunk: 4, SnapEnd: 5, SnapResult: 6, Membership: 7 } as const;
+export const FrameKind = { Hello: 1, Message: 2, Reject: 3, SnapChunk: 4, SnapEnd: 5, SnapResult: 6, Membership: 7, Request: 8, Response: 9 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 /**
  * What a connection carries. Membership is a one-question connection a member that is joining a
  * running cluster opens before it knows the cluster's id or its own: the answer is the
- * membership (the same facts MemberList gives any client).
+ * membership (the same facts MemberList gives any client). Request carries one question of a
+ * member to another (see Transport.request).
  */
-export const Channel = { Messages: 0, Snapshot: 1, Membership: 2 } as const;
+export const Channel = { Messages: 0, Snapshot: 1, Membership: 2, Request: 3 } as const;
 export type Channel = (typeof Channel)[keyof typeof Channel];
 
 export interface Frame {
@@ -72,7 +75,7 @@ export function decodeHello(body: Uint8Array): Hello {
   const from = r.string();
   const to = r.string();
   const channel = r.u8();
-  if (channel !== Channel.Messages && channel !== Channel.Snapshot && channel !== Channel.Membership) throw new CodecError(`unknown channel ${channel}`);
+  if (channel !== Channel.Messages && channel !== Channel.Snapshot && channel !== Channel.Membership && channel !== Channel.Request) throw new CodecError(`unknown channel ${channel}`);
   r.done();
   return { clusterId, from, to, channel };
 }
@@ -100,6 +103,23 @@ export function encodeSnapResult(ok: boolean, error: string): Buffer {
 export function decodeSnapResult(body: Uint8Array): { ok: boolean; error: string } {
   const r = new Reader(body);
   const result = { ok: r.bool(), error: r.string() };
+  r.done();
+  return result;
+}
+
+export type PeerResponse = { readonly ok: true; readonly body: Uint8Array } | { readonly ok: false; readonly error: string };
+
+export function encodeResponse(r: PeerResponse): Buffer {
+  const w = new Writer();
+  w.bool(r.ok);
+  if (r.ok) w.bytes(r.body);
+  else w.string(r.error);
+  return frame(FrameKind.Response, w.finish());
+}
+
+export function decodeResponse(body: Uint8Array): PeerResponse {
+  const r = new Reader(body);
+  const result: PeerResponse = r.bool() ? { ok: true, body: r.bytes() } : { ok: false, error: r.string() };
   r.done();
   return result;
 }

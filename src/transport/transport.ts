@@ -1,7 +1,8 @@
 /**
  * Peer transport: long-lived TCP connections between members carrying framed Raft messages
  * (frames.ts), one outbound connection per peer, plus one short-lived connection per snapshot
- * so that a large snapshot never delays heartbeats.
+ * so that a large snapshot never delays heartbeats, and one per request a member asks of a peer
+ * (request(): opaque bytes in, bytes out, e.g. the consistency checker's hashes).
  *
  * Loss is fine (Raft retries), unbounded memory is not: each peer has a bounded queue; when it
  * is full, or the peer is down, messages are dropped and Raft is told the peer is unreachable.
@@ -24,9 +25,11 @@ import {
   Channel,
   decodeHello,
   endFrame,
+  decodeResponse,
   decodeSnapResult,
   decodeText,
   encodeHello,
+  encodeResponse,
   encodeSnapResult,
   encodeText,
   frame,
@@ -72,6 +75,8 @@ export interface TransportHandlers {
   isRemoved(id: NodeId): boolean;
   /** A peer refused this member as removed: it missed the commit of its own removal. */
   onRemoved(): void;
+  /** A peer's request (see request()); the answer, or a rejection whose message goes back. Absent: requests are refused. */
+  onRequest?(from: NodeId, body: Uint8Array): Promise<Uint8Array>;
 }
 
 /** The reason a member that was removed from the cluster is refused with. */
@@ -188,6 +193,17 @@ export class Transport {
     return this.peers.has(id);
   }
 
+  /**
+   * Asks a peer something on a connection of its own: `body` goes to the peer's onRequest
+   * handler, whose answer comes back. Rejects if the peer is unknown, unreachable, refuses or
+   * fails the request, or does not answer within timeoutMs.
+   */
+  request(to: NodeId, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const peer = this.peers.get(to);
+    if (peer === undefined || this.stopped) return Promise.reject(new Error(`no connection to member ${to}`));
+    return peer.request(body, timeoutMs);
+  }
+
   send(messages: readonly Message[]): void {
     for (const m of messages) {
       const peer = this.peers.get(m.to);
@@ -249,6 +265,7 @@ export class Transport {
     const splitter = new FrameSplitter(this.limits.frameBytesMax);
     let hello: Hello | null = null;
     let snapshot: SnapshotReceiver | null = null;
+    let requested = false;
     const refuse = (reason: string): void => {
       this.opts.log?.('warn', `peer connection refused: ${reason}`);
       socket.end(encodeText(FrameKind.Reject, reason));
@@ -279,6 +296,12 @@ export class Transport {
             snapshot.frame(f, hello.from);
             continue;
           }
+          if (hello.channel === Channel.Request) {
+            if (f.kind !== FrameKind.Request || requested) return refuse(`unexpected frame kind ${f.kind} on a request channel`);
+            requested = true;
+            this.answer(socket, hello.from, f.body);
+            continue;
+          }
           if (f.kind !== FrameKind.Message) return refuse(`unexpected frame kind ${f.kind}`);
           const m = decodeMessage(f.body);
           if (m.from !== hello.from || m.to !== this.opts.memberId) return refuse(`message from ${m.from} to ${m.to} on ${hello.from}'s connection`);
@@ -288,6 +311,16 @@ export class Transport {
         }
       }
     });
+  }
+
+  /** Runs a peer's request through the handler and sends the answer back. */
+  private answer(socket: net.Socket, from: NodeId, body: Uint8Array): void {
+    const handler = this.opts.handlers.onRequest;
+    const answered = handler === undefined ? Promise.reject(new Error('this member serves no peer requests')) : handler(from, Buffer.from(body));
+    answered.then(
+      (res) => socket.end(encodeResponse({ ok: true, body: res })),
+      (e: unknown) => socket.end(encodeResponse({ ok: false, error: e instanceof Error ? e.message : String(e) })),
+    );
   }
 
   private checkHello(h: Hello): string | null {
@@ -527,6 +560,47 @@ class Peer {
         }
         socket.write(frame(FrameKind.SnapEnd, new Uint8Array(0)));
       })().catch((e: unknown) => report(false, e instanceof Error ? e.message : String(e)));
+    });
+  }
+
+  /** One request on a connection of its own (see Transport.request). */
+  request(body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const { socket, ready } = this.dial();
+      socket.setNoDelay(true);
+      let settled = false;
+      const settle = (e: Error | null, res?: Uint8Array): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.destroy();
+        if (e === null) resolve(res!);
+        else reject(e);
+      };
+      const timer = setTimeout(() => settle(new Error(`member ${this.id} did not answer within ${timeoutMs} ms`)), timeoutMs);
+      const splitter = new FrameSplitter(this.limits.frameBytesMax);
+      socket.on('data', (chunk: Buffer) => {
+        let frames: Frame[];
+        try {
+          frames = splitter.push(chunk);
+        } catch (e) {
+          settle(e as Error);
+          return;
+        }
+        for (const f of frames) {
+          if (f.kind === FrameKind.Reject) settle(new Error(`member ${this.id} refused the request: ${decodeText(f.body)}`));
+          else if (f.kind === FrameKind.Response) {
+            const r = decodeResponse(f.body);
+            settle(r.ok ? null : new Error(r.error), r.ok ? Buffer.from(r.body) : undefined);
+          }
+        }
+      });
+      socket.on('error', (e) => settle(e));
+      socket.on('close', () => settle(new Error(`member ${this.id} closed the connection without an answer`)));
+      socket.once(ready, () => {
+        socket.write(encodeHello({ clusterId: this.opts.clusterId, from: this.opts.memberId, to: this.id, channel: Channel.Request }));
+        socket.write(frame(FrameKind.Request, body));
+      });
     });
   }
 

@@ -8,10 +8,15 @@
  * storage encoding, by design; members must still agree with each other).
  *
  * A second, small pair runs with tight limits (--max-txn-ops, --max-request-bytes and
- * --quota-backend-bytes) for the limit errors and the NOSPACE alarm.
+ * --quota-backend-bytes) for the limit errors and the NOSPACE alarm. The snapshot files of the
+ * two differ by design (bbolt's file, Conclave's stream): their shape is compared, not their bytes.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { etcdAvailable, etcdctl, etcdctlErrorLine, startCluster, type EtcdctlResult, type ProcessCluster } from '../helpers/processes.ts';
 
 const SUITE_LIMITS = {
@@ -308,6 +313,67 @@ function alarmsByTypeJson(v: Json): Json {
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
+// ---- maintenance ---------------------------------------------------------------------------
+
+interface Roles {
+  /** Hex ids and client URLs of the leader and of one follower. */
+  readonly leader: { readonly id: string; readonly url: string };
+  readonly follower: { readonly id: string; readonly url: string };
+}
+
+/** Who leads a cluster, from `endpoint status -w json` (ids kept exact: they exceed 2^53). */
+async function roles(side: Side): Promise<Roles> {
+  const r = await etcdctl(side.cluster.endpoints, ['endpoint', 'status', '-w', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  const list = JSON.parse(r.stdout.replace(/:(\d{10,})/g, ':"$1"')) as Array<{ Endpoint: string; Status: { header: { member_id: string }; leader: string } }>;
+  const hex = (d: string): string => BigInt(d).toString(16);
+  const leader = list.find((s) => s.Status.header.member_id === s.Status.leader);
+  const follower = list.find((s) => s.Status.header.member_id !== s.Status.leader);
+  assert.ok(leader !== undefined && follower !== undefined, r.stdout);
+  return {
+    leader: { id: hex(leader.Status.leader), url: leader.Endpoint },
+    follower: { id: hex(follower.Status.header.member_id), url: follower.Endpoint },
+  };
+}
+
+/** Which member of a cluster answered or leads differs between clusters: <m1> and <m1-client> become <member>. */
+function anyMember(text: string): string {
+  return text.replace(/<m\d(-client|-peer)?>/g, '<member$1>');
+}
+
+/** A member's id in decimal, as the gateway takes it (learnNames keeps it in hex and decimal). */
+function decimalId(side: Side, name: string): string {
+  const keys = [...side.names.replace].filter(([, v]) => v === `<${name}>`).map(([k]) => k);
+  const decimal = keys.map((k) => (/^[0-9a-f]+$/.test(k) ? BigInt(`0x${k}`).toString(10) : '')).find((d) => keys.includes(d));
+  assert.ok(decimal !== undefined, `no id for ${name}`);
+  return decimal;
+}
+
+/**
+ * The shape of a gateway snapshot stream, which holds each backend's own file (bbolt or
+ * Conclave's): {"result":…} lines whose remaining_bytes count down to the last data chunk, then
+ * the 32-byte digest of all the data, whose size is a multiple of 512 (what etcdctl checks).
+ */
+function snapshotStreamShape(text: string): Json {
+  const lines = text.split('\n');
+  assert.equal(lines.pop(), '', 'the stream ends with a newline');
+  const results = lines.map((l) => (JSON.parse(l) as { result: { remaining_bytes?: string; blob: string } }).result);
+  const data = results.slice(0, -1).map((r) => Buffer.from(r.blob, 'base64'));
+  const digest = Buffer.from(results.at(-1)!.blob, 'base64');
+  const all = Buffer.concat(data);
+  let remaining = all.length;
+  for (let i = 0; i < data.length; i++) {
+    remaining -= data[i]!.length;
+    assert.equal(Number(results[i]!.remaining_bytes ?? 0), remaining, `chunk ${i} counts down`);
+  }
+  return {
+    keys: [...new Set(results.flatMap((r) => Object.keys(r)))].sort(),
+    digestBytes: digest.length,
+    digestMatches: createHash('sha256').update(all).digest().equals(digest),
+    sizeModulo512: all.length % 512,
+  };
+}
+
 // ---- the tests -----------------------------------------------------------------------------
 
 const suite = { skip: etcdAvailable() ? false : 'etcd 3.4 is not installed', timeout: SUITE_LIMITS.suiteMs };
@@ -596,5 +662,116 @@ describe('etcdctl 3.4 and the JSON gateway: Conclave answers as etcd 3.4', suite
     await same(limits, ['alarm', 'list'], alarmed);
     await same(limits, ['alarm', 'disarm'], alarmed);
     await same(limits, ['alarm', 'list', '-w', 'json'], alarmed);
+  });
+  test('maintenance: defrag, snapshot save, move-leader, the CORRUPT alarm and its refusals, and their gateway routes', async () => {
+    await same(main, ['defrag']);
+    await same(main, ['defrag'], { firstMemberOnly: true });
+    await same(main, ['defrag', '-w', 'json'], { firstMemberOnly: true });
+    await same(main, ['endpoint', 'status', '-w', 'json']);
+    const status = await runBoth(main, ['endpoint', 'status', '-w', 'json']);
+    for (const r of [status.etcd, status.conclave]) {
+      for (const m of r.stdout.matchAll(/"dbSize":(\d+),.*?"dbSizeInUse":(\d+)/g)) assert.ok(Number(m[2]) <= Number(m[1]), `in use ${m[2]} of ${m[1]}`);
+    }
+
+    // snapshot save: one endpoint only; the file ends in a digest where etcdctl looks for it.
+    const dir = mkdtempSync(join(tmpdir(), 'compat-snapshot-'));
+    try {
+      const saved: Outcome[] = [];
+      for (const side of [main.etcd, main.conclave]) {
+        const file = join(dir, `${side.cluster.flavour}.db`);
+        const r = await etcdctl(side.cluster.members[0]!.clientUrl, ['snapshot', 'save', file]);
+        saved.push({ code: r.code, stdout: r.stdout.replace(file, '<file>'), error: etcdctlErrorLine(r.stderr) });
+        assert.equal(statSync(file).size % 512, 32, `${side.cluster.flavour}: ${file}`);
+      }
+      assert.deepEqual(saved[1], saved[0]);
+      assert.equal(saved[0]!.stdout, 'Snapshot saved at <file>\n');
+      await same(main, ['snapshot', 'save', join(dir, 'multi.db')]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // move-leader: etcdctl finds the leader among the endpoints and asks it.
+    await same(main, ['move-leader', '1234']);
+    await same(main, ['move-leader']);
+    await same(main, ['move-leader', 'zz']);
+    const initial = { etcd: await roles(main.etcd), conclave: await roles(main.conclave) };
+    const moved: Outcome[] = [];
+    const refused: Outcome[] = [];
+    for (const side of [main.etcd, main.conclave]) {
+      const r = initial[side.cluster.flavour];
+      const followerOnly = await etcdctl(r.follower.url, ['move-leader', r.leader.id]);
+      refused.push({ code: followerOnly.code, stdout: followerOnly.stdout, error: anyMember(replaceNames(etcdctlErrorLine(followerOnly.stderr), side.names)) });
+      const toSelf = await etcdctl(side.cluster.endpoints, ['move-leader', r.leader.id]);
+      assert.equal(toSelf.stdout, `Leadership transferred from ${r.leader.id} to ${r.leader.id}\n`, toSelf.stderr);
+      const m = await etcdctl(side.cluster.endpoints, ['move-leader', r.follower.id]);
+      moved.push({ code: m.code, stdout: anyMember(replaceNames(m.stdout, side.names)), error: etcdctlErrorLine(m.stderr) });
+      assert.equal(m.stdout, `Leadership transferred from ${r.leader.id} to ${r.follower.id}\n`, m.stderr);
+      assert.equal((await roles(side)).leader.id, r.follower.id, `${side.cluster.flavour}: the follower leads now`);
+    }
+    assert.deepEqual(refused[1], refused[0]);
+    assert.equal(refused[0]!.error, 'Error: no leader endpoint given at [<member-client>]');
+    assert.deepEqual(moved[1], moved[0]);
+    await same(main, ['move-leader', '1234', '-w', 'json']);
+
+    // The gateway's MoveLeader: only the leader may, and only to a voting member.
+    const gatewayMoves: HttpOutcome[][] = [];
+    for (const side of [main.etcd, main.conclave]) {
+      const r = await roles(side);
+      const post = async (url: string, body: unknown): Promise<HttpOutcome> => {
+        const res = await fetch(`${url}/v3/maintenance/transfer-leadership`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(SUITE_LIMITS.httpMs) });
+        return { status: res.status, headers: Object.fromEntries(COMPARED_HEADERS.map((h) => [h, res.headers.get(h)])), body: normalizeJson(await res.text(), side.names) };
+      };
+      const dec = (hex: string): string => BigInt(`0x${hex}`).toString(10);
+      gatewayMoves.push([
+        await post(r.follower.url, { targetID: dec(r.leader.id) }),
+        await post(r.leader.url, { targetID: '5' }),
+        await post(r.leader.url, {}),
+        await post(r.leader.url, { targetID: dec(r.leader.id) }),
+        await post(r.leader.url, { targetID: dec(r.follower.id) }),
+      ]);
+    }
+    assert.deepEqual(gatewayMoves[1], gatewayMoves[0]);
+    assert.deepEqual(gatewayMoves[0]!.map((o) => o.status), [412, 412, 412, 200, 200]);
+
+    await sameHttp(main, '/v3/maintenance/defragment', {});
+    await sameHttp(main, '/v3beta/maintenance/defragment', {});
+    await sameHttp(main, '/v3/maintenance/snapshot', undefined, { method: 'GET' });
+    const streams: Json[] = [];
+    for (const side of [main.etcd, main.conclave]) {
+      const res = await fetch(`${side.cluster.members[0]!.clientUrl}/v3/maintenance/snapshot`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(SUITE_LIMITS.httpMs) });
+      streams.push({ status: res.status, contentType: res.headers.get('content-type'), shape: snapshotStreamShape(await res.text()) });
+    }
+    assert.deepEqual(streams[1], streams[0]);
+    assert.deepEqual(streams[0], { status: 200, contentType: 'application/json', shape: { keys: ['blob'], digestBytes: 32, digestMatches: true, sizeModulo512: 0 } });
+
+    // CORRUPT, raised through the gateway as the consistency checker raises it (for m0).
+    for (const side of [main.etcd, main.conclave]) {
+      const res = await fetch(`${side.cluster.members[0]!.clientUrl}/v3/maintenance/alarm`, {
+        method: 'POST',
+        body: JSON.stringify({ action: 'ACTIVATE', memberID: decimalId(side, 'm0'), alarm: 'CORRUPT' }),
+        signal: AbortSignal.timeout(SUITE_LIMITS.httpMs),
+      });
+      assert.equal(res.status, 200, await res.text());
+    }
+    const corrupt = { firstMemberOnly: true };
+    assert.equal((await same(main, ['alarm', 'list'], corrupt)).stdout, 'memberID:<m0> alarm:CORRUPT \n');
+    await same(main, ['alarm', 'list', '-w', 'json'], corrupt);
+    await same(main, ['endpoint', 'status'], { ...corrupt, normalize: normalizeStatusLines });
+    await same(main, ['endpoint', 'status', '-w', 'json'], corrupt);
+    await sameHttp(main, '/health', undefined, { method: 'GET' });
+    // Writes of every kind are refused; reads (linearizable too) are served.
+    assert.equal((await same(main, ['put', 'corrupt', 'x'], corrupt)).error, 'Error: etcdserver: corrupt cluster');
+    await same(main, ['del', 'k/a'], corrupt);
+    await same(main, ['txn'], { ...corrupt, stdin: `\nput corrupt x\n\n\n` });
+    await same(main, ['txn'], { ...corrupt, stdin: `\nget k/a\n\n\n` });
+    await same(main, ['compact', '9'], corrupt);
+    await same(main, ['lease', 'grant', '100'], corrupt);
+    await same(main, ['get', 'k/', '--prefix'], corrupt);
+    await same(main, ['get', 'k/', '--prefix', '--consistency=s'], corrupt);
+    await sameHttp(main, '/v3/kv/put', { key: b64('corrupt'), value: b64('x') });
+    await same(main, ['alarm', 'disarm'], corrupt);
+    await same(main, ['alarm', 'list'], corrupt);
+    await same(main, ['put', 'corrupt', 'healed'], corrupt);
+    await same(main, ['get', 'corrupt'], corrupt);
   });
 });

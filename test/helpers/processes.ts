@@ -43,8 +43,8 @@ export interface ProcessCluster {
   readonly members: ServerProcess[];
   /** Comma-separated client URLs, for etcdctl --endpoints. */
   readonly endpoints: string;
-  /** Starts (again) a stopped member with its data dir. */
-  start(i: number): Promise<void>;
+  /** Starts (again) a stopped member with its data dir; `flags` add to or override the cluster's. */
+  start(i: number, flags?: Record<string, string>): Promise<void>;
   /**
    * A new member (free ports, own data dir) that will join this running cluster: not started;
    * add it (etcdctl member add <name> --peer-urls=<peerUrl>) and then start(i) it. Its
@@ -75,6 +75,11 @@ export interface ClusterOptions {
   clientTls?: ClientTlsFiles;
   /** Members that must be healthy before startCluster returns (default: all). */
   expectHealthy?: readonly number[];
+  /**
+   * Runs before the members first start, e.g. to fill their data dirs (snapshot restore), with
+   * the members and the cluster flags they will get.
+   */
+  beforeStart?: (members: readonly ServerProcess[], cluster: { readonly initialCluster: string; readonly token: string }) => Promise<void>;
 }
 
 /** PEM files a client uses to reach a TLS client port. */
@@ -98,7 +103,8 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
     output: '',
   }));
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
-  const flags = (m: ServerProcess, i: number): string[] => {
+  const token = `${flavour}-test`;
+  const flags = (m: ServerProcess, i: number, extra: Record<string, string>): string[] => {
     const all: Record<string, string> = {
       name: m.name,
       'data-dir': m.dataDir,
@@ -107,21 +113,22 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
       'listen-peer-urls': m.peerUrl,
       'initial-advertise-peer-urls': m.peerUrl,
       'initial-cluster': initialCluster,
-      'initial-cluster-token': `${flavour}-test`,
+      'initial-cluster-token': token,
       'heartbeat-interval': '50',
       'election-timeout': '500',
       ...options.flags,
       ...m.ownFlags,
       ...options.memberFlags?.[i],
+      ...extra,
     };
     return Object.entries(all).map(([k, v]) => `--${k}=${v}`);
   };
-  const start = async (i: number): Promise<void> => {
+  const start = async (i: number, extra: Record<string, string> = {}): Promise<void> => {
     const m = members[i]!;
     if (m.child !== null) throw new Error(`${m.name} is already running`);
     // CONCLAVE_NODE_ARGS: extra node options for Conclave members (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeArgs = (process.env.CONCLAVE_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
-    const [cmd, args] = flavour === 'conclave' ? [process.execPath, [...nodeArgs, CONCLAVE_BIN, 'serve', ...flags(m, i)]] : [ETCD_BIN, flags(m, i)];
+    const [cmd, args] = flavour === 'conclave' ? [process.execPath, [...nodeArgs, CONCLAVE_BIN, 'serve', ...flags(m, i, extra)]] : [ETCD_BIN, flags(m, i, extra)];
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONCLAVE_LOG_LEVEL: 'warn' } });
     m.child = child;
     m.output = '';
@@ -176,6 +183,7 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
     },
   };
   try {
+    await options.beforeStart?.(members, { initialCluster, token });
     for (let i = 0; i < size; i++) await start(i);
     await waitHealthy(cluster, PROCESS_LIMITS.startTimeoutMs, options.clientTls, options.expectHealthy);
   } catch (e) {

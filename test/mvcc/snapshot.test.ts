@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { MvccStore, SnapshotCorruptError } from '../../src/mvcc/index.ts';
+import { MvccStore, SnapshotCorruptError, snapshotRecordCount } from '../../src/mvcc/index.ts';
 import type { RangeRequest } from '../../src/mvcc/index.ts';
 import { requestFor } from './fixtures/workload.ts';
 import { b, norm, tempDir } from './helpers.ts';
@@ -108,6 +108,29 @@ test('a truncated, altered or padded snapshot is rejected and leaves no store be
     const ok = await MvccStore.open(join(t.dir, 'ok'));
     assert.equal(ok.consistentIndex(), 200);
     await ok.close();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a sized snapshot knows its length before the first byte, holds the state of the call, and declares its record count', async () => {
+  const t = tempDir();
+  try {
+    const src = await MvccStore.open(join(t.dir, 'src'), small);
+    for (let i = 1; i <= 500; i++) src.apply(i, requestFor(i));
+    const sized = await src.sizedSnapshot();
+    src.apply(501, { op: 'put', request: { key: b('later'), value: b('x') } });
+    const data = await collect(sized.body);
+    assert.equal(data.length, sized.bytes);
+    const kvRecords = src.stats().kvRecords - 1;
+    assert.ok(snapshotRecordCount(data) > kvRecords, 'kv and meta records');
+    assert.throws(() => snapshotRecordCount(data.subarray(0, data.length - 1)), SnapshotCorruptError);
+    await MvccStore.restore(join(t.dir, 'dst'), chunks(data), small);
+    const dst = await MvccStore.open(join(t.dir, 'dst'), small);
+    assert.equal(dst.consistentIndex(), 500);
+    assert.equal(dst.range({ key: b('later') }).count, 0);
+    await dst.close();
+    await src.close();
   } finally {
     t.cleanup();
   }

@@ -65,3 +65,20 @@ test('--auth-token and --auth-token-ttl: simple tokens for 300 s by default; JWT
   assert.throws(() => resolveConfig({ 'auth-token': 'oauth' }, {}), /unknown token type "oauth"/);
   assert.throws(() => resolveConfig({ 'auth-token-ttl': '0' }, {}), /positive integer/);
 });
+
+test('the corruption check flags: Go durations and booleans as etcd takes them', () => {
+  const c = resolveConfig({}, {});
+  assert.equal(c.corruptCheckIntervalMs, 0);
+  assert.equal(c.initialCorruptCheck, false);
+  const d = (v: string) => resolveConfig({ 'experimental-corrupt-check-time': v }, {}).corruptCheckIntervalMs;
+  assert.equal(d('30s'), 30_000);
+  assert.equal(d('1m30s'), 90_000);
+  assert.equal(d('250ms'), 250);
+  assert.equal(d('1.5h'), 5_400_000);
+  assert.equal(d('0'), 0);
+  assert.throws(() => d('30'), /invalid duration "30"/);
+  assert.throws(() => d('5 s'), /invalid duration/);
+  assert.equal(resolveConfig({}, { CONCLAVE_EXPERIMENTAL_INITIAL_CORRUPT_CHECK: 'true' }).initialCorruptCheck, true);
+  assert.equal(resolveConfig({ 'experimental-initial-corrupt-check': 'T' }, {}).initialCorruptCheck, true);
+  assert.throws(() => resolveConfig({ 'experimental-initial-corrupt-check': 'yes' }, {}), /invalid boolean value "yes" for --experimental-initial-corrupt-check/);
+});

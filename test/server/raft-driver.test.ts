@@ -108,3 +108,35 @@ test('snapshots are taken every snapshotCount entries and the log is compacted b
     await d.stop();
   }
 });
+
+test('with applying paused, a leader keeps leading and committing; entries wait in order, then apply on resume', async () => {
+  const { drivers, machines } = cluster(['a', 'b', 'c']);
+  for (const d of drivers.values()) d.start();
+  try {
+    await until(() => [...drivers.values()].some((d) => d.status().role === 'leader'));
+    const leader = [...drivers.values()].find((d) => d.status().role === 'leader')!;
+    const id = leader.raft.id;
+    const term = leader.status().term;
+    for (let i = 0; i < 10; i++) leader.propose([Buffer.from(`before${i}`)]);
+    await until(() => machines.get(id)!.applied.length === 10);
+    await leader.pauseApply();
+    const appliedAtPause = leader.applied();
+    for (let i = 0; i < 50; i++) leader.propose([Buffer.from(`during${i}`)]);
+    // Followers apply; the leader commits but does not apply, and keeps its leadership for
+    // well over an election timeout (10 ticks of 5 ms).
+    await until(() => [...machines.entries()].filter(([m]) => m !== id).every(([, m]) => m.applied.length === 60));
+    await until(() => leader.status().commit >= appliedAtPause + 50);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(machines.get(id)!.applied.length, 10);
+    assert.equal(leader.applied(), appliedAtPause);
+    assert.equal(leader.status().role, 'leader');
+    assert.equal(leader.status().term, term);
+    leader.resumeApply();
+    await until(() => machines.get(id)!.applied.length === 60);
+    assert.deepEqual(machines.get(id)!.applied, [...Array.from({ length: 10 }, (_, i) => `before${i}`), ...Array.from({ length: 50 }, (_, i) => `during${i}`)]);
+    assert.equal(leader.applied(), leader.status().commit);
+    assert.throws(() => leader.resumeApply(), /without a pause/);
+  } finally {
+    for (const d of drivers.values()) await d.stop();
+  }
+});

@@ -247,3 +247,32 @@ test('a snapshot streams on its own connection and its outcome is reported', asy
     await b.stop();
   }
 });
+
+test('a request goes to the peer handler on its own connection and its answer or failure comes back', async () => {
+  const { a, b, pb } = await pair();
+  const seen: string[] = [];
+  pb.handlers.onRequest = async (from, body) => {
+    seen.push(from);
+    const text = Buffer.from(body).toString();
+    if (text === 'fail') throw new Error('no such thing');
+    if (text === 'slow') await new Promise((r) => setTimeout(r, 500));
+    return Buffer.from(text.toUpperCase());
+  };
+  try {
+    assert.equal(Buffer.from(await a.request('b', Buffer.from('hash please'), 2000)).toString(), 'HASH PLEASE');
+    await assert.rejects(a.request('b', Buffer.from('fail'), 2000), /no such thing/);
+    await assert.rejects(a.request('b', Buffer.from('slow'), 100), /did not answer within 100 ms/);
+    await assert.rejects(a.request('z', Buffer.from('x'), 100), /no connection to member z/);
+    assert.deepEqual(seen, ['a', 'a', 'a']);
+    // A member that does not know the asker refuses at the handshake.
+    b.removePeer('a');
+    await assert.rejects(a.request('b', Buffer.from('x'), 2000), /refused the request: unknown member a/);
+    // Without a handler, requests are refused with a reason.
+    pb.handlers.onRequest = undefined;
+    b.setPeer('a', `http://127.0.0.1:${a.port()}`);
+    await assert.rejects(a.request('b', Buffer.from('x'), 2000), /serves no peer requests/);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});

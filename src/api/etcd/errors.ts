@@ -16,6 +16,9 @@ const S = Status;
 export const ETCD_ERRORS: Record<ServerErrorCode, EtcdError> = {
   NO_LEADER: { status: S.UNAVAILABLE, message: 'etcdserver: no leader' },
   NOT_LEADER: { status: S.FAILED_PRECONDITION, message: 'etcdserver: not leader' },
+  BAD_LEADER_TRANSFEREE: { status: S.FAILED_PRECONDITION, message: 'etcdserver: bad leader transferee' },
+  // etcd has no gRPC error for it: its catch-all gives UNKNOWN with the server error's text.
+  TIMEOUT_LEADER_TRANSFER: { status: S.UNKNOWN, message: 'etcdserver: request timed out, leader transfer took too long' },
   LEADER_CHANGED: { status: S.UNAVAILABLE, message: 'etcdserver: leader changed' },
   TIMEOUT: { status: S.UNAVAILABLE, message: 'etcdserver: request timed out' },
   TIMEOUT_LEADER_FAIL: { status: S.UNAVAILABLE, message: 'etcdserver: request timed out, possibly due to previous leader failure' },

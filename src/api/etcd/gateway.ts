@@ -3,9 +3,11 @@
  * alias), with the request message as JSON in etcd's conventions (proto field names, bytes as
  * base64, 64-bit integers as strings, enums by name or number) and the response likewise, with
  * fields at their default value left out. Errors come back as {"error","message","code"} with
- * the HTTP status grpc-gateway gives each gRPC code.
+ * the HTTP status grpc-gateway gives each gRPC code. A server-streaming method answers with one
+ * line per message, {"result":…}, and a failure after the first as {"error":{…}} (grpc-gateway's
+ * stream form).
  */
-import type http from 'node:http';
+import http from 'node:http';
 import type { Type } from 'protobufjs';
 import { GrpcError, Status, statusText } from '../grpc/index.ts';
 import { toGrpcError } from './errors.ts';
@@ -15,6 +17,14 @@ export interface GatewayRoute {
   readonly responseType: Type;
   /** The operation, taking the decoded request message and the HTTP request (for its headers). */
   handle(request: unknown, req: http.IncomingMessage): Promise<unknown>;
+}
+
+/** A server-streaming method on the gateway. */
+export interface GatewayStreamRoute {
+  readonly requestType: Type;
+  readonly responseType: Type;
+  /** The messages to send, from the decoded request message and the HTTP request. */
+  stream(request: unknown, req: http.IncomingMessage): AsyncIterable<unknown>;
 }
 
 export const GATEWAY_LIMITS = {
@@ -108,8 +118,20 @@ export async function readBody(req: http.IncomingMessage, max: number, messageBy
   return Buffer.concat(chunks);
 }
 
+/** grpc-gateway's error line in a stream, after the first message (the HTTP status is sent by then). */
+function streamErrorLine(e: GrpcError): string {
+  const httpCode = HTTP_STATUS[e.code] ?? 500;
+  return JSON.stringify({ error: { grpc_code: e.code, http_code: httpCode, message: e.message, http_status: http.STATUS_CODES[httpCode] ?? '' } });
+}
+
+function asGrpcError(e: unknown): GrpcError {
+  const g = toGrpcError(e);
+  return g instanceof GrpcError ? g : new GrpcError(Status.INTERNAL, (g as Error).message ?? String(g));
+}
+
 export class Gateway {
   private readonly routes = new Map<string, GatewayRoute>();
+  private readonly streams = new Map<string, GatewayStreamRoute>();
 
   /** `messageBytesMax`: the gRPC server's limit on request messages, which etcd's gateway meets too. */
   constructor(private readonly messageBytesMax: number) {}
@@ -121,38 +143,86 @@ export class Gateway {
     return this;
   }
 
+  /** Registers a server-streaming `route` at /v3/<path> and /v3beta/<path>. */
+  addStream(path: string, route: GatewayStreamRoute): this {
+    this.streams.set(`/v3/${path}`, route);
+    this.streams.set(`/v3beta/${path}`, route);
+    return this;
+  }
+
   /** Whether the gateway answers `path`: everything under /v3/ and /v3beta/, as etcd mounts it. */
   matches(path: string): boolean {
     return path.startsWith('/v3/') || path.startsWith('/v3beta/');
   }
 
   async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const route = this.routes.get((req.url ?? '').split('?')[0]!);
+    const path = (req.url ?? '').split('?')[0]!;
+    const route = this.routes.get(path) ?? this.streams.get(path);
     // grpc-gateway's answers for a path it has no method for, and for a method a path lacks.
     if (route === undefined) return sendHttpError(res, 404, 'Not Found');
     if (req.method !== 'POST') return sendHttpError(res, 405, 'Method Not Allowed');
+    let request;
     try {
-      const body = await readBody(req, this.messageBytesMax * GATEWAY_LIMITS.bodyBytesOverMessageMax, this.messageBytesMax);
-      let parsed: unknown;
-      try {
-        parsed = body.byteLength === 0 ? {} : JSON.parse(body.toString('utf8'));
-      } catch (e) {
-        throw new GrpcError(Status.INVALID_ARGUMENT, `invalid JSON: ${(e as Error).message}`);
-      }
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new GrpcError(Status.INVALID_ARGUMENT, 'request body must be a JSON object');
-      let request;
-      try {
-        request = route.requestType.fromObject(parsed as Record<string, unknown>);
-      } catch (e) {
-        throw new GrpcError(Status.INVALID_ARGUMENT, (e as Error).message);
-      }
-      const size = route.requestType.encode(request).len;
-      if (size > this.messageBytesMax) throw tooLarge(size, this.messageBytesMax);
+      request = await this.readRequest(req, route.requestType);
+    } catch (e) {
+      return sendGrpcError(res, asGrpcError(e));
+    }
+    if ('stream' in route) return this.serveStream(route, request, req, res);
+    try {
       const response = await route.handle(request, req);
       sendJson(res, 200, toGatewayJson(route.responseType, response));
     } catch (e) {
-      const g = toGrpcError(e);
-      sendGrpcError(res, g instanceof GrpcError ? g : new GrpcError(Status.INTERNAL, (g as Error).message ?? String(g)));
+      sendGrpcError(res, asGrpcError(e));
     }
+  }
+
+  /** The request message from the body, within the gRPC server's limits. */
+  private async readRequest(req: http.IncomingMessage, requestType: Type): Promise<unknown> {
+    const body = await readBody(req, this.messageBytesMax * GATEWAY_LIMITS.bodyBytesOverMessageMax, this.messageBytesMax);
+    let parsed: unknown;
+    try {
+      parsed = body.byteLength === 0 ? {} : JSON.parse(body.toString('utf8'));
+    } catch (e) {
+      throw new GrpcError(Status.INVALID_ARGUMENT, `invalid JSON: ${(e as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new GrpcError(Status.INVALID_ARGUMENT, 'request body must be a JSON object');
+    let request;
+    try {
+      request = requestType.fromObject(parsed as Record<string, unknown>);
+    } catch (e) {
+      throw new GrpcError(Status.INVALID_ARGUMENT, (e as Error).message);
+    }
+    const size = requestType.encode(request).len;
+    if (size > this.messageBytesMax) throw tooLarge(size, this.messageBytesMax);
+    return request;
+  }
+
+  /** One {"result":…} line per message, waiting for the client to take each; stops when it goes. */
+  private async serveStream(route: GatewayStreamRoute, request: unknown, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const messages = route.stream(request, req)[Symbol.asyncIterator]();
+    let gone = false;
+    res.once('close', () => {
+      gone = true;
+    });
+    let started = false;
+    try {
+      for (let next = await messages.next(); next.done !== true; next = await messages.next()) {
+        if (gone) break;
+        if (!started) {
+          res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+          started = true;
+        }
+        const line = `{"result":${toGatewayJson(route.responseType, next.value)}}\n`;
+        if (!res.write(line)) await new Promise<void>((resolve) => (res.writableNeedDrain && !gone ? res.once('drain', resolve).once('close', resolve) : resolve()));
+      }
+    } catch (e) {
+      const g = asGrpcError(e);
+      if (!started) return sendGrpcError(res, g);
+      res.write(`${streamErrorLine(g)}\n`);
+    } finally {
+      await messages.return?.(undefined);
+    }
+    if (!started && !gone) res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.end();
   }
 }

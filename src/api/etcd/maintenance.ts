@@ -1,18 +1,19 @@
 /**
- * etcd's Maintenance service, the part a running cluster needs: Status (etcdctl endpoint
- * status), Alarm (list, and disarm after freeing space), Hash and HashKV (compare members).
+ * etcd's Maintenance service: Status (etcdctl endpoint status), Alarm (list, and disarm after
+ * freeing space), Hash and HashKV (compare members), Defragment, Snapshot (etcdctl snapshot
+ * save: the snapshot file of snapshot-file.ts as a stream) and MoveLeader.
  */
 import type { Service } from 'protobufjs';
-import type { ServiceImpl } from '../grpc/index.ts';
+import { serverStream, unary, type CallContext, type ServiceImpl } from '../grpc/index.ts';
 import type { AlarmRecord } from '../../server/alarms.ts';
 import type { Member } from '../../server/member.ts';
 import { idToDecimal } from '../../server/ids.ts';
 import type { AlarmType } from '../../server/request-codec.ts';
+import { fileChunks } from '../../server/snapshot-file.ts';
 import { header, hexId, num, type Int64 } from './convert.ts';
+import { ETCD_ERRORS, toGrpcError, toRawAuthGrpcError } from './errors.ts';
 import { grpcHandler } from './kv.ts';
 import { callerOf } from './auth.ts';
-import { toRawAuthGrpcError } from './errors.ts';
-import type { CallContext } from '../grpc/index.ts';
 
 /** The etcd version Conclave reports itself as (its API level); etcdctl checks it. */
 export const ETCD_SERVER_VERSION = '3.4.23';
@@ -33,6 +34,15 @@ interface PbHashKVRequest {
   revision: Int64;
 }
 
+interface PbMoveLeaderRequest {
+  targetID: Int64;
+}
+
+export interface PbSnapshotResponse {
+  remaining_bytes: number;
+  blob: Uint8Array;
+}
+
 function alarmMember(a: AlarmRecord) {
   return { memberID: idToDecimal(a.memberId), alarm: ALARM_TYPES.indexOf(a.alarm) };
 }
@@ -40,6 +50,37 @@ function alarmMember(a: AlarmRecord) {
 /** The alarm texts etcd puts in StatusResponse.errors. */
 export function alarmErrors(member: Member): string[] {
   return member.alarms().map((a) => `memberID:${idToDecimal(a.memberId)} alarm:${a.alarm} `);
+}
+
+/** StatusResponse.errors: "no leader" first when there is none, then the raised alarms (as etcd). */
+function statusErrors(member: Member, leader: string): string[] {
+  const errors = leader === '' ? [ETCD_ERRORS.NO_LEADER.message] : [];
+  return [...errors, ...alarmErrors(member)];
+}
+
+/**
+ * The Snapshot stream: the member's store as a snapshot file, in SnapshotResponses counting
+ * down the bytes that remain, then one with the file's SHA-256 digest (etcd 3.4 sets no header).
+ */
+export async function* snapshotResponses(member: Member): AsyncGenerator<PbSnapshotResponse> {
+  const sized = await member.mvcc().sizedSnapshot();
+  for await (const c of fileChunks(sized.body, sized.bytes)) yield { remaining_bytes: c.remainingBytes, blob: c.blob };
+}
+
+/** How long MoveLeader waits for the transfer: the client's deadline, within the member's request timeout. */
+function transferTimeoutMs(member: Member, call: CallContext): number {
+  const own = member.requestTimeoutMs;
+  return call.deadline === undefined ? own : Math.max(0, Math.min(own, call.deadline - Date.now()));
+}
+
+/** etcd's MoveLeader; answers with no header, as etcd 3.4. */
+async function moveLeader(member: Member, r: PbMoveLeaderRequest, call: CallContext): Promise<object> {
+  try {
+    await member.moveLeader(hexId(r.targetID), transferTimeoutMs(member, call));
+    return {};
+  } catch (e) {
+    throw toGrpcError(e);
+  }
 }
 
 /**
@@ -71,12 +112,12 @@ export function maintenanceService(member: Member, service: Service): [Service, 
           header: header(member.header()),
           version: ETCD_SERVER_VERSION,
           dbSize: stats.dbBytes,
-          dbSizeInUse: stats.dbBytes,
+          dbSizeInUse: stats.dbBytesInUse,
           leader: s.leader === '' ? '0' : idToDecimal(s.leader),
           raftIndex: s.raftIndex,
           raftTerm: s.raftTerm,
           raftAppliedIndex: s.raftAppliedIndex,
-          errors: alarmErrors(member),
+          errors: statusErrors(member, s.leader),
           isLearner: s.isLearner,
         };
       }),
@@ -93,6 +134,24 @@ export function maintenanceService(member: Member, service: Service): [Service, 
         const h = await member.mvcc().hashKV(num(r.revision));
         return { header: header(member.header(), h.revision), hash: h.hash, compact_revision: h.compactRevision };
       }, toRawAuthGrpcError),
+      // etcd 3.4 answers Defragment and MoveLeader without a header.
+      // Defragment and Snapshot need the root role once auth is enabled; MoveLeader does not (etcd 3.4).
+      Defragment: grpcHandler(async (_: object, call) => {
+        member.auth.checkAdmin(await callerOf(member, call));
+        await member.defragment();
+        return {};
+      }, toRawAuthGrpcError),
+      MoveLeader: unary((r: PbMoveLeaderRequest, call: CallContext) => moveLeader(member, r, call)),
+      // Leaving the loop (a failed write once the client is gone) ends the stream, which
+      // releases the store's read snapshot.
+      Snapshot: serverStream(async (_r: object, call) => {
+        try {
+          member.auth.checkAdmin(await callerOf(member, call));
+          for await (const res of snapshotResponses(member)) await call.write(res);
+        } catch (e) {
+          throw toRawAuthGrpcError(e);
+        }
+      }),
     },
   ];
 }

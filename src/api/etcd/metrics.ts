@@ -31,6 +31,7 @@ export function memberMetrics(member: Member): Registry {
   gauge('etcd_server_proposals_pending', 'The current number of pending proposals to commit.', () => member.pendingProposals());
   gauge('etcd_server_proposals_failed_total', 'The total number of failed proposals seen.', () => member.counters.proposalsFailed);
   gauge('etcd_mvcc_db_total_size_in_bytes', 'Total size of the underlying database physically allocated in bytes.', () => member.mvcc().stats().dbBytes);
+  gauge('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.', () => member.mvcc().stats().dbBytesInUse);
   gauge('etcd_debugging_mvcc_keys_total', 'Total number of keys.', () => member.mvcc().stats().indexedKeys);
   gauge('etcd_server_id', 'Server or member ID in hexadecimal format. 1 for \'server_id\' label with current ID.', () => 1, { server_id: member.id });
   gauge('etcd_server_version', 'Which version is running. 1 for \'server_version\' label with current version.', () => 1, { server_version: ETCD_SERVER_VERSION });

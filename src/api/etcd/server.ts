@@ -14,7 +14,7 @@ import { rejectedConnectionText } from '../../util/tls-errors.ts';
 import { loadRoleTls, requireTlsFor, serverOptions, type TlsMaterial } from '../../server/tls.ts';
 import { Gateway, sendHttpError, sendJson } from './gateway.ts';
 import { KvApi, kvService } from './kv.ts';
-import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION, maintenanceService } from './maintenance.ts';
+import { ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION, maintenanceService, snapshotResponses } from './maintenance.ts';
 import { memberMetrics } from './metrics.ts';
 import { watchService } from './watch.ts';
 import { keepAliveRoute, LeaseApi, leaseService } from './lease.ts';
@@ -32,7 +32,13 @@ export const CLIENT_API_LIMITS = {
 /** Gateway paths of the unary methods, as etcd's google.api.http annotations give them. */
 const GATEWAY_PATHS: Record<string, Record<string, string | readonly string[]>> = {
   'etcdserverpb.KV': { Range: 'kv/range', Put: 'kv/put', DeleteRange: 'kv/deleterange', Txn: 'kv/txn', Compact: 'kv/compaction' },
-  'etcdserverpb.Maintenance': { Alarm: 'maintenance/alarm', Status: 'maintenance/status', Hash: 'maintenance/hash' },
+  'etcdserverpb.Maintenance': {
+    Alarm: 'maintenance/alarm',
+    Status: 'maintenance/status',
+    Hash: 'maintenance/hash',
+    Defragment: 'maintenance/defragment',
+    MoveLeader: 'maintenance/transfer-leadership',
+  },
   'etcdserverpb.Cluster': {
     MemberList: 'cluster/member/list',
     MemberAdd: 'cluster/member/add',
@@ -56,9 +62,9 @@ const CORS_HEADERS = {
   'access-control-allow-headers': 'accept, content-type, authorization',
 };
 
-/** What a learner serves, as in etcd 3.4: Status, and Range when serializable. */
+/** What a learner serves, as in etcd 3.4: Status, Snapshot, and Range when serializable. */
 function servedByLearner(service: string, method: string, request: unknown): boolean {
-  if (service === 'etcdserverpb.Maintenance' && method === 'Status') return true;
+  if (service === 'etcdserverpb.Maintenance' && (method === 'Status' || method === 'Snapshot')) return true;
   return service === 'etcdserverpb.KV' && method === 'Range' && (request as { serializable?: boolean } | null)?.serializable === true;
 }
 
@@ -73,7 +79,7 @@ function refuseOnLearner(member: Member, service: Service, impl: ServiceImpl): S
         wrapped[method] = unary((req: unknown, call) => (member.isLearner() && !servedByLearner(name, method, req) ? Promise.reject(refusal()) : m.fn(req, call)));
         break;
       case 'serverStream':
-        wrapped[method] = serverStream((req: unknown, call: ServerStream<unknown>) => (member.isLearner() ? Promise.reject(refusal()) : m.fn(req, call)));
+        wrapped[method] = serverStream((req: unknown, call: ServerStream<unknown>) => (member.isLearner() && !servedByLearner(name, method, req) ? Promise.reject(refusal()) : m.fn(req, call)));
         break;
       case 'bidiStream':
         wrapped[method] = bidiStream((call: BidiStream<unknown, unknown>) => (member.isLearner() ? Promise.reject(refusal()) : m.fn(call)));
@@ -116,6 +122,17 @@ function addGatewayRoutes(gateway: Gateway, service: Service, impl: ServiceImpl,
   }
 }
 
+/** POST /v3/maintenance/snapshot: the Snapshot stream, one {"result":…} line per message. */
+function addSnapshotRoute(gateway: Gateway, service: Service, member: Member): void {
+  const m = service.methods.Snapshot!;
+  m.resolve();
+  gateway.addStream('maintenance/snapshot', {
+    requestType: m.resolvedRequestType!,
+    responseType: m.resolvedResponseType!,
+    stream: () => snapshotResponses(member),
+  });
+}
+
 /** POST /v3/lease/keepalive: one renewal per request (see lease.ts). */
 function addKeepAliveRoute(gateway: Gateway, service: Service, api: LeaseApi): void {
   const m = service.methods.LeaseKeepAlive!;
@@ -156,6 +173,7 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     addGatewayRoutes(gateway, service, impl, GATEWAY_PATHS[service.fullName.replace(/^\./, '')] ?? {});
   }
   addKeepAliveRoute(gateway, etcdService('etcdserverpb.Lease'), leaseApi);
+  addSnapshotRoute(gateway, etcdService('etcdserverpb.Maintenance'), member);
   const metrics = memberMetrics(member);
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -234,6 +252,8 @@ async function health(member: Member, req: http.IncomingMessage, res: http.Serve
     }
   }
   const body = JSON.stringify({ health: String(ok) });
-  res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  // etcd writes an unhealthy answer with Go's http.Error (its headers, a newline after the body).
+  if (!ok) return sendHttpError(res, 503, body);
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
