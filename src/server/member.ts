@@ -55,6 +55,8 @@ export const MEMBER_LIMITS = {
   joinDiscoveryMs: 10_000,
   /** Pause between rounds of asking every peer for the membership. */
   joinRetryMs: 500,
+  /** How long (in election timeouts) a stopping leader waits for its successor to take over. */
+  stopTransferElectionTimeouts: 2,
 } as const;
 
 export interface Logger {
@@ -217,6 +219,7 @@ export class Member {
   private readonly publishedNotify: { promise: Promise<void>; resolve: () => void } = deferred();
   private readonly removedNotify: { promise: Promise<void>; resolve: () => void } = deferred();
   private removed = false;
+  private handingOver: Promise<void> | null = null;
   /** Whether this member is a learner, as its member record says (kept by updatePeers). */
   private learner = false;
   /** When each peer was last heard from (any message), for the reconfiguration checks. */
@@ -719,7 +722,12 @@ export class Member {
 
   // ---- lifecycle -------------------------------------------------------------------------
 
-  stop(): Promise<void> {
+  /**
+   * Stops the member. A leader first hands leadership to the most caught-up connected voter (as
+   * etcd does on a graceful stop), so the cluster does not wait an election timeout for a new one.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping === null) await (this.handingOver ??= this.handOverLeadership());
     this.stopping ??= (async () => {
       if (this.publishTimer !== null) clearTimeout(this.publishTimer);
       this.corruptionChecker?.stop();
@@ -734,6 +742,25 @@ export class Member {
       this.log.info(`member ${this.id} stopped`);
     })();
     return this.stopping;
+  }
+
+  private async handOverLeadership(): Promise<void> {
+    const s = this.driver.status();
+    if (s.role !== 'leader' || this.removed) return;
+    const now = performance.now();
+    const candidates = this.members()
+      .filter((m) => !m.isLearner && m.id !== this.id && now - (this.lastHeard.get(m.id) ?? -Infinity) < this.config.electionTimeout)
+      .map((m) => ({ id: m.id, match: s.progress.get(m.id)?.match ?? 0 }))
+      .sort((a, b) => b.match - a.match);
+    const target = candidates[0];
+    if (target === undefined) return;
+    try {
+      await this.moveLeader(target.id, MEMBER_LIMITS.stopTransferElectionTimeouts * this.config.electionTimeout);
+      this.log.info(`handed leadership to ${target.id} before stopping`);
+    } catch (e) {
+      if (!(e instanceof ServerError)) throw e;
+      this.log.warn(`could not hand leadership to ${target.id} before stopping: ${e.message}`);
+    }
   }
 
   // ---- internals -------------------------------------------------------------------------

@@ -118,3 +118,22 @@ test('defragment: the leader keeps leading; a write waits for it (applying is pa
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a stopping leader hands leadership to a connected voter first', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'conclave-maint-'));
+  let members: Member[] = [];
+  try {
+    members = await cluster(dir, 3);
+    // Every follower must have been heard from (a fresh cluster's leader may not have yet).
+    const leader = members.find((m) => m.status().role === 'leader')!;
+    await leader.write({ op: 'put', request: { key: enc('k'), value: enc('v') } }, null);
+    const term = leader.status().raftTerm;
+    await leader.stop();
+    const successor = members.find((m) => m !== leader && m.status().role === 'leader');
+    assert.ok(successor !== undefined, 'a successor leads as soon as stop() returns');
+    assert.equal(successor.status().raftTerm, term + 1, 'by a transfer: one term later, no failed elections');
+  } finally {
+    for (const m of members) await m.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
