@@ -4,17 +4,35 @@
  * base64, 64-bit integers as strings, enums by name or number) and the response likewise, with
  * fields at their default value left out. Errors come back as {"error","message","code"} with
  * the HTTP status grpc-gateway gives each gRPC code.
+ *
+ * A server-streaming method answers a chunked body of one {"result":…} line per message; an
+ * error ends it with an {"error":{"grpc_code","http_code","message","http_status"}} line
+ * (grpc-gateway's stream error), under that HTTP status if no message went out before.
+ * A client that goes away before the answer aborts the operation's signal, as a canceled gRPC
+ * call does.
  */
-import type http from 'node:http';
+import http from 'node:http';
+import { once } from 'node:events';
 import type { Type } from 'protobufjs';
 import { GrpcError, Status, statusText } from '../grpc/index.ts';
 import { toGrpcError } from './errors.ts';
 
-export interface GatewayRoute {
+export type GatewayRoute = GatewayUnaryRoute | GatewayStreamRoute;
+
+export interface GatewayUnaryRoute {
+  readonly kind?: 'unary';
   readonly requestType: Type;
   readonly responseType: Type;
   /** The operation, taking the decoded request message and the HTTP request (for its headers). */
-  handle(request: unknown, req: http.IncomingMessage): Promise<unknown>;
+  handle(request: unknown, req: http.IncomingMessage, signal: AbortSignal): Promise<unknown>;
+}
+
+export interface GatewayStreamRoute {
+  readonly kind: 'stream';
+  readonly requestType: Type;
+  readonly responseType: Type;
+  /** A server-streaming operation: `send` writes one response and resolves when the client can take more. */
+  handle(request: unknown, req: http.IncomingMessage, signal: AbortSignal, send: (response: unknown) => Promise<void>): Promise<void>;
 }
 
 export const GATEWAY_LIMITS = {
@@ -90,6 +108,21 @@ export function sendGrpcError(res: http.ServerResponse, e: GrpcError): void {
   sendJson(res, HTTP_STATUS[e.code] ?? 500, JSON.stringify({ error: e.message, message: e.message, code: e.code }));
 }
 
+/** The last line of a failed stream (grpc-gateway's StreamError, fields at their default left out). */
+function sendStreamError(res: http.ServerResponse, e: GrpcError): void {
+  const httpCode = HTTP_STATUS[e.code] ?? 500;
+  if (!res.headersSent) res.writeHead(httpCode, { 'content-type': 'application/json' });
+  const error = omitDefaults({ grpc_code: e.code, http_code: httpCode, message: e.message, http_status: http.STATUS_CODES[httpCode] ?? '' });
+  res.end(`${JSON.stringify({ error: error ?? {} })}\n`);
+}
+
+/** Writes one message of a stream: {"result":…} and a newline, as grpc-gateway's JSON marshaler delimits them. */
+async function sendStreamMessage(res: http.ServerResponse, type: Type, message: unknown, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted();
+  if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/json' });
+  if (!res.write(`{"result":${toGatewayJson(type, message)}}\n`)) await once(res, 'drain', { signal });
+}
+
 /** etcd's gateway passes requests to its gRPC server, which refuses messages over its limit thus. */
 function tooLarge(size: number, max: number): GrpcError {
   return new GrpcError(Status.RESOURCE_EXHAUSTED, statusText.receivedTooLarge(size, max));
@@ -130,6 +163,13 @@ export class Gateway {
     // grpc-gateway's answers for a path it has no method for, and for a method a path lacks.
     if (route === undefined) return sendHttpError(res, 404, 'Not Found');
     if (req.method !== 'POST') return sendHttpError(res, 405, 'Method Not Allowed');
+    const gone = new AbortController();
+    const onClose = (): void => {
+      if (!res.writableFinished) gone.abort(new GrpcError(Status.CANCELLED, statusText.cancelled));
+    };
+    res.once('close', onClose);
+    // Set once the stream's method runs: its failures end the stream, not a plain error answer.
+    let streaming = false;
     try {
       const body = await readBody(req, this.messageBytesMax * GATEWAY_LIMITS.bodyBytesOverMessageMax, this.messageBytesMax);
       let parsed: unknown;
@@ -147,11 +187,23 @@ export class Gateway {
       }
       const size = route.requestType.encode(request).len;
       if (size > this.messageBytesMax) throw tooLarge(size, this.messageBytesMax);
-      const response = await route.handle(request, req);
+      if (route.kind === 'stream') {
+        streaming = true;
+        await route.handle(request, req, gone.signal, (m) => sendStreamMessage(res, route.responseType, m, gone.signal));
+        if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/json' });
+        res.end();
+        return;
+      }
+      const response = await route.handle(request, req, gone.signal);
       sendJson(res, 200, toGatewayJson(route.responseType, response));
     } catch (e) {
-      const g = toGrpcError(e);
-      sendGrpcError(res, g instanceof GrpcError ? g : new GrpcError(Status.INTERNAL, (g as Error).message ?? String(g)));
+      if (gone.signal.aborted) return; // nobody to answer
+      const t = toGrpcError(e);
+      const g = t instanceof GrpcError ? t : new GrpcError(Status.INTERNAL, (t as Error).message ?? String(t));
+      if (streaming) sendStreamError(res, g);
+      else sendGrpcError(res, g);
+    } finally {
+      res.off('close', onClose);
     }
   }
 }

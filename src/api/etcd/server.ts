@@ -18,6 +18,9 @@ import { watchService } from './watch.ts';
 import { keepAliveRoute, LeaseApi, leaseService } from './lease.ts';
 import { FORWARDED_HEADER } from './forward.ts';
 import { etcdService } from './proto/load.ts';
+import { Concurrency } from './concurrency.ts';
+import { LockApi, lockService } from './lock.ts';
+import { ElectionApi, electionService } from './election.ts';
 
 export const CLIENT_API_LIMITS = {
   /** gRPC messages may exceed --max-request-bytes by this much, so oversize requests get etcd's own error. */
@@ -43,6 +46,13 @@ const GATEWAY_PATHS: Record<string, Record<string, string | readonly string[]>> 
     LeaseTimeToLive: ['lease/timetolive', 'kv/lease/timetolive'],
     LeaseLeases: ['lease/leases', 'kv/lease/leases'],
   },
+  'v3lockpb.Lock': { Lock: 'lock/lock', Unlock: 'lock/unlock' },
+  'v3electionpb.Election': { Campaign: 'election/campaign', Proclaim: 'election/proclaim', Leader: 'election/leader', Resign: 'election/resign' },
+};
+
+/** Gateway paths of the server-streaming methods (etcd's annotations); each answer is a stream of {"result":…}. */
+const GATEWAY_STREAM_PATHS: Record<string, Record<string, string>> = {
+  'v3electionpb.Election': { Observe: 'election/observe' },
 };
 
 /** etcd answers every HTTP/1.1 request with these (its CORS defaults). */
@@ -88,11 +98,11 @@ export interface ClientApi {
   close(): Promise<void>;
 }
 
-function gatewayContext(req: http.IncomingMessage, path: string): CallContext {
+function gatewayContext(req: http.IncomingMessage, path: string, signal: AbortSignal): CallContext {
   const metadata: Record<string, string> = {};
   if (typeof req.headers.authorization === 'string') metadata.token = req.headers.authorization;
   if (req.headers[FORWARDED_HEADER] !== undefined) metadata[FORWARDED_HEADER] = '1';
-  return { method: path, metadata, peer: `${req.socket.remoteAddress}:${req.socket.remotePort}`, deadline: undefined, signal: new AbortController().signal };
+  return { method: path, metadata, peer: `${req.socket.remoteAddress}:${req.socket.remotePort}`, deadline: undefined, signal };
 }
 
 /** Serves the unary methods of `impl` on the gateway too, with the same handlers. */
@@ -106,9 +116,25 @@ function addGatewayRoutes(gateway: Gateway, service: Service, impl: ServiceImpl,
       gateway.add(path, {
         requestType: m.resolvedRequestType!,
         responseType: m.resolvedResponseType!,
-        handle: (body, req) => handler.fn(body, gatewayContext(req, `/v3/${path}`)),
+        handle: (body, req, signal) => handler.fn(body, gatewayContext(req, `/v3/${path}`, signal)),
       });
     }
+  }
+}
+
+/** Serves the server-streaming methods of `impl` on the gateway too, with the same handlers. */
+function addGatewayStreamRoutes(gateway: Gateway, service: Service, impl: ServiceImpl, routes: Record<string, string>): void {
+  for (const [method, path] of Object.entries(routes)) {
+    const handler = impl[method];
+    const m = service.methods[method];
+    if (handler?.kind !== 'serverStream' || m === undefined) throw new Error(`gateway: ${service.name}/${method} is not a server-streaming method we serve`);
+    m.resolve();
+    gateway.add(path, {
+      kind: 'stream',
+      requestType: m.resolvedRequestType!,
+      responseType: m.resolvedResponseType!,
+      handle: (body, req, signal, send) => handler.fn(body, { ...gatewayContext(req, `/v3/${path}`, signal), write: send }),
+    });
   }
 }
 
@@ -120,7 +146,7 @@ function addKeepAliveRoute(gateway: Gateway, service: Service, api: LeaseApi): v
   gateway.add('lease/keepalive', {
     requestType: m.resolvedRequestType!,
     responseType: m.resolvedResponseType!,
-    handle: (body, req) => route(body, gatewayContext(req, '/v3/lease/keepalive')),
+    handle: (body, req, signal) => route(body, gatewayContext(req, '/v3/lease/keepalive', signal)),
   });
 }
 
@@ -132,17 +158,23 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
   });
   const gateway = new Gateway(messageBytesMax);
   const leaseApi = new LeaseApi(member);
+  const kvApi = new KvApi(member);
+  const concurrency = new Concurrency(member, kvApi, log);
   const services: Array<[Service, ServiceImpl]> = [
-    kvService(new KvApi(member), etcdService('etcdserverpb.KV')),
+    kvService(kvApi, etcdService('etcdserverpb.KV')),
     maintenanceService(member, etcdService('etcdserverpb.Maintenance')),
     clusterService(new ClusterApi(member), etcdService('etcdserverpb.Cluster')),
     watchService(member, etcdService('etcdserverpb.Watch')),
     leaseService(leaseApi, etcdService('etcdserverpb.Lease')),
+    lockService(new LockApi(concurrency), etcdService('v3lockpb.Lock')),
+    electionService(new ElectionApi(concurrency), etcdService('v3electionpb.Election')),
   ];
   for (const [service, plain] of services) {
     const impl = refuseOnLearner(member, service, plain);
+    const name = service.fullName.replace(/^\./, '');
     grpc.addService(service, impl);
-    addGatewayRoutes(gateway, service, impl, GATEWAY_PATHS[service.fullName.replace(/^\./, '')] ?? {});
+    addGatewayRoutes(gateway, service, impl, GATEWAY_PATHS[name] ?? {});
+    addGatewayStreamRoutes(gateway, service, impl, GATEWAY_STREAM_PATHS[name] ?? {});
   }
   addKeepAliveRoute(gateway, etcdService('etcdserverpb.Lease'), leaseApi);
   const metrics = memberMetrics(member);
