@@ -10,8 +10,9 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
-import type { Long, Service, Type } from 'protobufjs';
+import type { Long } from 'protobufjs';
 import { etcdService } from '../../src/api/etcd/proto/load.ts';
+import { GrpcTestClient as Client } from '../helpers/grpc-client.ts';
 import {
   bidiStream,
   GrpcError,
@@ -129,51 +130,6 @@ function http1Handler(req: http.IncomingMessage, res: http.ServerResponse): void
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ method: req.method, url: req.url, body: Buffer.concat(chunks).toString(), httpVersion: req.httpVersion }));
   });
-}
-
-// ---- grpc-js client over protobufjs types ----------------------------------------------------
-
-const serialize = (t: Type) => (o: object): Buffer => Buffer.from(t.encode(t.fromObject(o)).finish());
-const deserialize = (t: Type) => (b: Buffer): Record<string, unknown> => t.toObject(t.decode(b), { longs: String });
-
-class Client {
-  readonly raw: grpc.Client;
-
-  constructor(address: string, options: grpc.ClientOptions = {}) {
-    this.raw = new grpc.Client(address, grpc.credentials.createInsecure(), options);
-  }
-
-  private types(service: Service, method: string): { path: string; req: Type; res: Type } {
-    const m = service.methods[method];
-    assert.ok(m, `no method ${method}`);
-    m.resolve();
-    return { path: `/${service.fullName.slice(1)}/${method}`, req: m.resolvedRequestType!, res: m.resolvedResponseType! };
-  }
-
-  unary(service: Service, method: string, request: object, opts: { metadata?: grpc.Metadata; deadlineMs?: number } = {}): Promise<Record<string, unknown>> {
-    const t = this.types(service, method);
-    const callOptions: grpc.CallOptions = opts.deadlineMs === undefined ? {} : { deadline: Date.now() + opts.deadlineMs };
-    return new Promise((resolve, reject) => {
-      this.raw.makeUnaryRequest(t.path, serialize(t.req), deserialize(t.res), request, opts.metadata ?? new grpc.Metadata(), callOptions, (err, value) => {
-        if (err !== null) reject(err);
-        else resolve(value!);
-      });
-    });
-  }
-
-  serverStream(service: Service, method: string, request: object, metadata = new grpc.Metadata()): grpc.ClientReadableStream<Record<string, unknown>> {
-    const t = this.types(service, method);
-    return this.raw.makeServerStreamRequest(t.path, serialize(t.req), deserialize(t.res), request, metadata, {});
-  }
-
-  bidi(service: Service, method: string): grpc.ClientDuplexStream<object, Record<string, unknown>> {
-    const t = this.types(service, method);
-    return this.raw.makeBidiStreamRequest(t.path, serialize(t.req), deserialize(t.res), new grpc.Metadata(), {});
-  }
-
-  close(): void {
-    this.raw.close();
-  }
 }
 
 async function rejectsWith(p: Promise<unknown>, code: number, details: string | RegExp): Promise<void> {
