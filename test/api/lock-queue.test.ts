@@ -1,0 +1,143 @@
+/**
+ * The lock's wait queue inside one member: each waiter watches only its predecessor, so a
+ * release wakes the next waiter alone (no thundering herd), a waiter leaving the middle of the
+ * queue wakes only its successor, and grants follow the order of the keys' create revisions.
+ * Reads of the store are counted through a KvApi that counts them.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { resolveConfig } from '../../src/server/config.ts';
+import { Member, type Logger } from '../../src/server/member.ts';
+import { KvApi } from '../../src/api/etcd/kv.ts';
+import { Concurrency } from '../../src/api/etcd/concurrency.ts';
+import { LockApi } from '../../src/api/etcd/lock.ts';
+import { prefixEnd, type RangeRequest, type RangeResponse } from '../../src/mvcc/index.ts';
+import { freePorts } from '../helpers/ports.ts';
+
+const LIMITS = {
+  /** Waiters queued behind the holder. */
+  waiters: 6,
+  /** Any wait for a state of the queue. */
+  waitMs: 10_000,
+  /** Time given to waiters that should not wake, to show that they do not. */
+  quietMs: 200,
+} as const;
+
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+class CountingKv extends KvApi {
+  ranges = 0;
+  override rangeStore(r: RangeRequest, serializable: boolean): Promise<RangeResponse> {
+    this.ranges++;
+    return super.rangeStore(r, serializable);
+  }
+}
+
+let dir: string;
+let member: Member;
+let kv: CountingKv;
+let locks: LockApi;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'conclave-lock-queue-'));
+  const [peer, client] = await freePorts(2);
+  const config = resolveConfig(
+    {
+      name: 'm0',
+      'data-dir': join(dir, 'm0'),
+      'listen-peer-urls': `http://127.0.0.1:${peer}`,
+      'initial-advertise-peer-urls': `http://127.0.0.1:${peer}`,
+      'listen-client-urls': `http://127.0.0.1:${client}`,
+      'advertise-client-urls': `http://127.0.0.1:${client}`,
+      'initial-cluster': `m0=http://127.0.0.1:${peer}`,
+      'heartbeat-interval': '20',
+      'election-timeout': '200',
+    },
+    {},
+  );
+  member = await Member.start(config, quiet, (e) => assert.fail(String(e)));
+  await until('a leader', () => member.status().role === 'leader');
+  kv = new CountingKv(member);
+  locks = new LockApi(new Concurrency(member, kv, quiet));
+});
+
+after(async () => {
+  await member?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function until(what: string, pred: () => boolean): Promise<void> {
+  const end = Date.now() + LIMITS.waitMs;
+  while (!pred()) {
+    if (Date.now() > end) assert.fail(`${what}: not within ${LIMITS.waitMs} ms`);
+    await sleep(5);
+  }
+}
+
+interface Waiter {
+  readonly lease: bigint;
+  readonly abort: AbortController;
+  readonly granted: Promise<Uint8Array>;
+  done: boolean;
+}
+
+test('a release wakes only the next waiter; one leaving the queue wakes only its successor; grants go in queue order', async () => {
+  const name = Buffer.from('queue');
+  const leases: bigint[] = [];
+  for (let i = 0; i <= LIMITS.waiters; i++) leases.push((await member.leaseGrant(0n, 60)).id);
+  const held = await locks.lock({ name, lease: leases[0]!.toString() }, new AbortController().signal);
+  const watchers = (): number => member.watches().stats().syncedWatchers;
+  const base = watchers();
+
+  const queue: Waiter[] = [];
+  for (const lease of leases.slice(1)) {
+    const abort = new AbortController();
+    const w: Waiter = { lease, abort, granted: locks.lock({ name, lease: lease.toString() }, abort.signal).then((r) => r.key), done: false };
+    void w.granted.then(
+      () => (w.done = true),
+      () => (w.done = true),
+    );
+    queue.push(w);
+    // One at a time, so the queue order is the order of this loop.
+    await until(`waiter ${queue.length} watching`, () => watchers() === base + queue.length);
+  }
+
+  // Each waiter watches one key: its predecessor's.
+  const keys = (await kv.rangeStore({ key: Buffer.from('queue/'), rangeEnd: prefixEnd(Buffer.from('queue/')), sortTarget: 'CREATE', sortOrder: 'ASCEND' }, false)).kvs;
+  assert.deepEqual(
+    keys.map((k) => Buffer.from(k.key).toString()),
+    leases.map((l) => `queue/${l.toString(16)}`),
+  );
+
+  // The third waiter leaves: only the fourth wakes, reads once, and waits on the second instead.
+  kv.ranges = 0;
+  const leaving = queue.splice(2, 1)[0]!;
+  leaving.abort.abort(new Error('client gone'));
+  await assert.rejects(leaving.granted, /client gone/);
+  await until('the leaver’s key deleted and its successor re-queued', () => watchers() === base + queue.length);
+  await sleep(LIMITS.quietMs);
+  assert.equal(kv.ranges, 1, 'not just the successor of the leaver, once, looked again');
+  assert.equal((await member.range({ key: Buffer.from(`queue/${leaving.lease.toString(16)}`) }, false)).count, 0, 'the leaver’s key is still there');
+
+  // Each release wakes the next waiter only: one read for its predecessors, one for its own key.
+  let holder = held.key;
+  for (const [i, w] of queue.entries()) {
+    kv.ranges = 0;
+    await kv.deleteStore({ key: holder });
+    holder = await w.granted;
+    assert.equal(Buffer.from(holder).toString(), `queue/${w.lease.toString(16)}`, `grant ${i} out of queue order`);
+    await sleep(LIMITS.quietMs);
+    assert.equal(kv.ranges, 2, `release ${i} woke more than the next waiter`);
+    assert.deepEqual(
+      queue.map((x) => x.done),
+      queue.map((_, j) => j <= i),
+      `release ${i}: a waiter behind the next one finished`,
+    );
+  }
+  await kv.deleteStore({ key: holder });
+  assert.equal(watchers(), base);
+});
