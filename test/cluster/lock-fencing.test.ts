@@ -7,9 +7,9 @@
  *  - several campaigners take turns leading one election: one leader per term (the leader key's
  *    create revision), terms in increasing order, and observers on different members see every
  *    leader and its proclamations, in order;
- *  - a waiter that gives up leaves no key; a holder whose lease is revoked loses the lock to the
- *    next waiter; a waiter whose own lease ends is told so; a leader whose lease ends is no
- *    longer leader.
+ *  - a waiter or campaigner that gives up leaves no key; a holder whose lease is revoked loses
+ *    the lock to the next waiter; a waiter whose own lease ends is told so; a leader whose lease
+ *    ends is no longer leader.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -231,7 +231,7 @@ test(`${LIMITS.campaigners} campaigners: one leader per term, terms in order, ob
   assert.deepEqual(await keysUnder(clients[0]!, 'council/'), []);
 });
 
-test('a waiter that gives up leaves no key; a revoked holder loses the lock to the next waiter; a waiter whose lease ends is told so', async () => {
+test('a waiter that gives up leaves no key; a revoked holder loses the lock to the next waiter; a waiter whose lease ends is told so; so is a leader; a campaigner that gives up resigns', async () => {
   const [a, b, c] = [client(0), client(1), client(2)];
   const [la, lb, lc] = await Promise.all([grantLease(a), grantLease(b), grantLease(c)]);
   const name = Buffer.from('gate');
@@ -275,4 +275,13 @@ test('a waiter that gives up leaves no key; a revoked holder loses the lock to t
   const now = (await c.unary(Election, 'Leader', { name: Buffer.from('board') })) as { kv: { value: Uint8Array } };
   assert.equal(Buffer.from(now.kv.value).toString(), 'two');
   await assert.rejects(a.unary(Election, 'Proclaim', { leader: first.leader, value: Buffer.from('still me') }), (e: grpc.ServiceError) => e.code === 2 && e.details === 'election: not leader');
+
+  // A campaigner that gives up (deadline) resigns: its key goes, the leader stays.
+  const l3 = await grantLease(c);
+  await assert.rejects(c.unary(Election, 'Campaign', { name: Buffer.from('board'), lease: l3, value: Buffer.from('three') }, { deadlineMs: LIMITS.stillWaitingMs }), (e: grpc.ServiceError) => e.code === 4);
+  for (let i = 0; (await keysUnder(a, 'board/')).length > 1; i++) {
+    assert.ok(i < 50, 'the key of the campaigner that gave up is still there');
+    await sleep(20);
+  }
+  assert.deepEqual(await keysUnder(a, 'board/'), [`board/${BigInt(l2).toString(16)}`]);
 });

@@ -63,7 +63,10 @@ export function firstCreatedRange(prefix: Uint8Array): RangeRequest {
   return { key: prefix, rangeEnd: prefixEnd(prefix), sortTarget: 'CREATE', sortOrder: 'ASCEND', limit: 1 };
 }
 
-/** Create revision of a contender's key after its txn: the txn's revision if it made the key, else the key's, read by the failure branch's first operation. */
+/**
+ * Create revision of a contender's key after its txn: the txn's revision if it made the key,
+ * else the existing key's, as the failure branch's first operation read it.
+ */
 export function contenderRevision(txn: TxnResponse): number {
   if (txn.succeeded) return txn.revision;
   const mine = txn.responses[0];
