@@ -77,7 +77,7 @@ export class ElectionApi {
       failure: [{ op: 'range', request: { key } }],
     });
     const rev = contenderRevision(txn);
-    const resign = (): Promise<void> => this.c.cleanUp(`resigning ${Buffer.from(key).toString()} of a canceled Campaign`, () => this.resignKey(key, rev));
+    const resign = (): Promise<void> => this.c.cleanUp(`resigning ${Buffer.from(key).toString()} of a Campaign that did not complete`, () => this.resignKey(key, rev));
     if (!txn.succeeded) {
       const existing = txn.responses[0];
       assert(existing?.op === 'range' && existing.response.kvs[0] !== undefined, 'campaign txn: the existing key was not read');

@@ -56,7 +56,7 @@ export class LockApi {
       failure: [{ op: 'range', request: { key } }, owner],
     });
     const mine = contenderRevision(txn);
-    const release = (): Promise<void> => this.c.cleanUp(`releasing lock key ${Buffer.from(key).toString()} of a canceled Lock`, () => this.c.kv.deleteStore({ key }));
+    const release = (): Promise<void> => this.c.cleanUp(`deleting the key ${Buffer.from(key).toString()} of a Lock that did not complete`, () => this.c.kv.deleteStore({ key }));
     if (signal.aborted) {
       // The caller is gone before it heard of the key: a key this call made must not hold the lock.
       if (txn.succeeded) void release();
