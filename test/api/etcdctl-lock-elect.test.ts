@@ -317,6 +317,18 @@ async function observeLines(cluster: ProcessCluster, name: string, count: number
   return lines;
 }
 
+/** Waits until `count` keys are under `prefix` (a contender's key is in, or gone). */
+async function untilKeys(cluster: ProcessCluster, prefix: string, count: number): Promise<void> {
+  const end = Date.now() + SUITE_LIMITS.outputMs;
+  const rangeEnd = b64(prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1));
+  for (;;) {
+    const res = await fetch(`${cluster.members[0]!.clientUrl}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: b64(prefix), range_end: rangeEnd, count_only: true }) });
+    if (Number(((await res.json()) as { count?: string }).count ?? 0) === count) return;
+    assert.ok(Date.now() < end, `${count} keys under ${prefix}: not within ${SUITE_LIMITS.outputMs} ms`);
+    await sleep(20);
+  }
+}
+
 async function grantLease(cluster: ProcessCluster, ttl: number): Promise<string> {
   const res = await fetch(`${cluster.members[0]!.clientUrl}/v3/lease/grant`, { method: 'POST', body: JSON.stringify({ TTL: ttl }) });
   return ((await res.json()) as { ID: string }).ID;
@@ -341,9 +353,10 @@ const gatewayScenario: Scenario = async (cluster) => {
   const first = await post(cluster, 'lock/lock', { name: b64('gw'), lease: l1 });
   record('lock', first);
   const second = post(cluster, 'lock/lock', { name: b64('gw'), lease: l2 });
-  await sleep(300);
-  await post(cluster, 'lock/lock', { name: b64('gw'), lease: l3 }, AbortSignal.timeout(500)).catch((e: unknown) => record('third gave up', String((e as Error).name)));
-  await sleep(300);
+  await untilKeys(cluster, 'gw/', 2);
+  const third = post(cluster, 'lock/lock', { name: b64('gw'), lease: l3 }, AbortSignal.timeout(SUITE_LIMITS.stillWaitingMs));
+  await third.catch((e: unknown) => record('third gave up', String((e as Error).name)));
+  await untilKeys(cluster, 'gw/', 2);
   record('relock by the holder', await post(cluster, 'lock/lock', { name: b64('gw'), lease: l1 }));
   record('keys while held', await post(cluster, 'kv/range', { key: b64('gw/'), range_end: b64('gw0'), keys_only: true, sort_target: 'CREATE', sort_order: 'ASCEND' }));
   const held = (first as { body: { key: string } }).body.key.replace(/^key:/, '');
@@ -357,7 +370,7 @@ const gatewayScenario: Scenario = async (cluster) => {
   const leaderKey = { ...a.body.leader, key: b64(String(a.body.leader.key).replace(/^key:/, '')), lease: l1 };
   const observed = await observeLines(cluster, 'gwe', 3, async () => {
     const b = post(cluster, 'election/campaign', { name: b64('gwe'), lease: l2, value: b64('b') });
-    await sleep(300);
+    await untilKeys(cluster, 'gwe/', 2);
     campaigned.push(await post(cluster, 'election/proclaim', { leader: leaderKey, value: b64('a2') }));
     campaigned.push(await post(cluster, 'election/leader', { name: b64('gwe') }));
     campaigned.push(await post(cluster, 'election/resign', { leader: leaderKey }));
