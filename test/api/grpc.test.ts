@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Long } from 'protobufjs';
 import { etcdService } from '../../src/api/etcd/proto/load.ts';
-import { GrpcTestClient as Client } from '../helpers/grpc-client.ts';
+import { Client } from '../helpers/grpc-client.ts';
 import {
   bidiStream,
   GrpcError,

@@ -17,7 +17,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { etcdService } from '../../src/api/etcd/proto/load.ts';
 import { startCluster, type ProcessCluster } from '../helpers/processes.ts';
-import { GrpcTestClient } from '../helpers/grpc-client.ts';
+import { Client } from '../helpers/grpc-client.ts';
 
 const LIMITS = {
   /** Clients contending for the lock (at least 8). */
@@ -46,7 +46,7 @@ const Lease = etcdService('etcdserverpb.Lease');
 const KV = etcdService('etcdserverpb.KV');
 
 let cluster: ProcessCluster;
-const clients: GrpcTestClient[] = [];
+const clients: Client[] = [];
 
 before(async () => {
   cluster = await startCluster('conclave', 3);
@@ -58,24 +58,24 @@ after(async () => {
 });
 
 /** A client on its own connection to member i (mod the cluster size). */
-function client(i: number): GrpcTestClient {
-  const c = new GrpcTestClient(cluster.members[i % cluster.members.length]!.clientUrl.replace('http://', ''));
+function client(i: number): Client {
+  const c = new Client(cluster.members[i % cluster.members.length]!.clientUrl.replace('http://', ''));
   clients.push(c);
   return c;
 }
 
-async function grantLease(c: GrpcTestClient): Promise<string> {
+async function grantLease(c: Client): Promise<string> {
   const r = await c.unary(Lease, 'LeaseGrant', { TTL: LIMITS.leaseTtlSeconds });
   return String(r.ID);
 }
 
-async function createRevision(c: GrpcTestClient, key: Uint8Array): Promise<number> {
+async function createRevision(c: Client, key: Uint8Array): Promise<number> {
   const r = (await c.unary(KV, 'Range', { key })) as { kvs?: Array<{ create_revision: string }> };
   assert.equal(r.kvs?.length, 1, `the lock key ${Buffer.from(key).toString()} is gone while held`);
   return Number(r.kvs[0]!.create_revision);
 }
 
-async function keysUnder(c: GrpcTestClient, prefix: string): Promise<string[]> {
+async function keysUnder(c: Client, prefix: string): Promise<string[]> {
   const end = Buffer.from(prefix);
   end[end.length - 1]! += 1;
   const r = (await c.unary(KV, 'Range', { key: Buffer.from(prefix), range_end: end, keys_only: true })) as { kvs?: Array<{ key: Uint8Array }> };

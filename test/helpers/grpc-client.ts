@@ -1,7 +1,7 @@
 /**
- * A @grpc/grpc-js client for our etcd protos, with protobufjs doing the encoding: calls name a
- * service (etcdService('etcdserverpb.KV'), …) and a method; requests are plain objects as
- * protobufjs's fromObject takes them, responses plain objects with 64-bit integers as strings.
+ * A @grpc/grpc-js client for etcd's services, built from our protobufjs types (no generated
+ * code): unary, server-streaming and bidirectional calls, with metadata (e.g. an auth `token`).
+ * Responses come back as plain objects (64-bit integers as strings, bytes as Buffers).
  */
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -10,7 +10,7 @@ import type { Service, Type } from 'protobufjs';
 const serialize = (t: Type) => (o: object): Buffer => Buffer.from(t.encode(t.fromObject(o)).finish());
 const deserialize = (t: Type) => (b: Buffer): Record<string, unknown> => t.toObject(t.decode(b), { longs: String });
 
-export class GrpcTestClient {
+export class Client {
   readonly raw: grpc.Client;
 
   constructor(address: string, options: grpc.ClientOptions = {}) {
@@ -40,9 +40,9 @@ export class GrpcTestClient {
     return this.raw.makeServerStreamRequest(t.path, serialize(t.req), deserialize(t.res), request, metadata, {});
   }
 
-  bidi(service: Service, method: string): grpc.ClientDuplexStream<object, Record<string, unknown>> {
+  bidi(service: Service, method: string, metadata = new grpc.Metadata()): grpc.ClientDuplexStream<object, Record<string, unknown>> {
     const t = this.types(service, method);
-    return this.raw.makeBidiStreamRequest(t.path, serialize(t.req), deserialize(t.res), new grpc.Metadata(), {});
+    return this.raw.makeBidiStreamRequest(t.path, serialize(t.req), deserialize(t.res), metadata, {});
   }
 
   close(): void {
