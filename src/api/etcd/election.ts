@@ -133,10 +133,10 @@ export class ElectionApi {
   }
 
   /**
-   * Sends the leader's kv now and after every change until `signal` aborts (then throws its
-   * reason); returns when a read or watch fails (etcd's Observe then ends the stream).
+   * The leader's kv now and after every change, until `signal` aborts (then throws its reason);
+   * ends when a read or watch fails (etcd's Observe then ends the stream).
    */
-  async observe(pb: PbLeaderRequest, signal: AbortSignal, send: (r: PbLeaderResponse) => Promise<void>): Promise<void> {
+  async *observe(pb: PbLeaderRequest, signal: AbortSignal): AsyncGenerator<PbLeaderResponse> {
     const prefix = contendersPrefix(bytes(pb.name));
     try {
       for (;;) {
@@ -152,8 +152,8 @@ export class ElectionApi {
           assert(kv !== undefined, 'observe: the watch for a leader ended without one');
           revision = kv.modRevision;
         }
-        await send({ header: this.c.header(revision), kv: keyValue(kv) });
-        await this.followLeader(kv.key, revision, signal, send);
+        yield { header: this.c.header(revision), kv: keyValue(kv) };
+        yield* this.followLeader(kv.key, revision, signal);
       }
     } catch (e) {
       signal.throwIfAborted();
@@ -162,12 +162,12 @@ export class ElectionApi {
     }
   }
 
-  /** Sends every new value of the leader's key after `revision`; returns once the key is deleted. */
-  private async followLeader(key: Uint8Array, revision: number, signal: AbortSignal, send: (r: PbLeaderResponse) => Promise<void>): Promise<void> {
+  /** Every new value of the leader's key after `revision`, until the key is deleted. */
+  private async *followLeader(key: Uint8Array, revision: number, signal: AbortSignal): AsyncGenerator<PbLeaderResponse> {
     for await (const batch of this.c.watch({ key, startRevision: revision + 1 }, signal)) {
       for (const e of batch.events) {
         if (e.type === 'DELETE') return;
-        await send({ header: this.c.header(batch.revision), kv: keyValue(e.kv) });
+        yield { header: this.c.header(batch.revision), kv: keyValue(e.kv) };
       }
     }
   }
@@ -198,7 +198,9 @@ export function electionService(api: ElectionApi, service: Service): [Service, S
       Campaign: recipeHandler((r: PbCampaignRequest, call) => api.campaign(r, call.signal)),
       Proclaim: recipeHandler((r: PbProclaimRequest) => api.proclaim(r)),
       Leader: recipeHandler((r: PbLeaderRequest) => api.leader(r)),
-      Observe: serverStream((r: PbLeaderRequest, call: ServerStream<PbLeaderResponse>) => api.observe(r, call.signal, (m) => call.write(m))),
+      Observe: serverStream(async (r: PbLeaderRequest, call: ServerStream<PbLeaderResponse>) => {
+        for await (const m of api.observe(r, call.signal)) await call.write(m);
+      }),
       Resign: recipeHandler((r: PbResignRequest) => api.resign(r)),
     },
   ];

@@ -3,36 +3,29 @@
  * alias), with the request message as JSON in etcd's conventions (proto field names, bytes as
  * base64, 64-bit integers as strings, enums by name or number) and the response likewise, with
  * fields at their default value left out. Errors come back as {"error","message","code"} with
- * the HTTP status grpc-gateway gives each gRPC code.
- *
- * A server-streaming method answers a chunked body of one {"result":…} line per message; an
- * error ends it with an {"error":{"grpc_code","http_code","message","http_status"}} line
- * (grpc-gateway's stream error), under that HTTP status if no message went out before.
- * A client that goes away before the answer aborts the operation's signal, as a canceled gRPC
- * call does.
+ * the HTTP status grpc-gateway gives each gRPC code. A server-streaming method answers with one
+ * line per message, {"result":…}, and a failure after the first as {"error":{…}} (grpc-gateway's
+ * stream form). A client that goes away before the answer is complete aborts the operation's
+ * signal, as a canceled gRPC call does.
  */
 import http from 'node:http';
-import { once } from 'node:events';
 import type { Type } from 'protobufjs';
 import { GrpcError, Status, statusText } from '../grpc/index.ts';
 import { toGrpcError } from './errors.ts';
 
-export type GatewayRoute = GatewayUnaryRoute | GatewayStreamRoute;
-
-export interface GatewayUnaryRoute {
-  readonly kind?: 'unary';
+export interface GatewayRoute {
   readonly requestType: Type;
   readonly responseType: Type;
   /** The operation, taking the decoded request message and the HTTP request (for its headers). */
   handle(request: unknown, req: http.IncomingMessage, signal: AbortSignal): Promise<unknown>;
 }
 
+/** A server-streaming method on the gateway. */
 export interface GatewayStreamRoute {
-  readonly kind: 'stream';
   readonly requestType: Type;
   readonly responseType: Type;
-  /** A server-streaming operation: `send` writes one response and resolves when the client can take more. */
-  handle(request: unknown, req: http.IncomingMessage, signal: AbortSignal, send: (response: unknown) => Promise<void>): Promise<void>;
+  /** The messages to send, from the decoded request message and the HTTP request. */
+  stream(request: unknown, req: http.IncomingMessage, signal: AbortSignal): AsyncIterable<unknown>;
 }
 
 export const GATEWAY_LIMITS = {
@@ -53,7 +46,8 @@ const HTTP_STATUS: Record<number, number> = {
   [Status.ALREADY_EXISTS]: 409,
   [Status.PERMISSION_DENIED]: 403,
   [Status.RESOURCE_EXHAUSTED]: 429,
-  [Status.FAILED_PRECONDITION]: 400,
+  // grpc-gateway v1, which etcd 3.4 serves with (v2 says 400).
+  [Status.FAILED_PRECONDITION]: 412,
   [Status.ABORTED]: 409,
   [Status.OUT_OF_RANGE]: 400,
   [Status.UNIMPLEMENTED]: 501,
@@ -108,21 +102,6 @@ export function sendGrpcError(res: http.ServerResponse, e: GrpcError): void {
   sendJson(res, HTTP_STATUS[e.code] ?? 500, JSON.stringify({ error: e.message, message: e.message, code: e.code }));
 }
 
-/** The last line of a failed stream (grpc-gateway's StreamError, fields at their default left out). */
-function sendStreamError(res: http.ServerResponse, e: GrpcError): void {
-  const httpCode = HTTP_STATUS[e.code] ?? 500;
-  if (!res.headersSent) res.writeHead(httpCode, { 'content-type': 'application/json' });
-  const error = omitDefaults({ grpc_code: e.code, http_code: httpCode, message: e.message, http_status: http.STATUS_CODES[httpCode] ?? '' });
-  res.end(`${JSON.stringify({ error: error ?? {} })}\n`);
-}
-
-/** Writes one message of a stream: {"result":…} and a newline, as grpc-gateway's JSON marshaler delimits them. */
-async function sendStreamMessage(res: http.ServerResponse, type: Type, message: unknown, signal: AbortSignal): Promise<void> {
-  signal.throwIfAborted();
-  if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/json' });
-  if (!res.write(`{"result":${toGatewayJson(type, message)}}\n`)) await once(res, 'drain', { signal });
-}
-
 /** etcd's gateway passes requests to its gRPC server, which refuses messages over its limit thus. */
 function tooLarge(size: number, max: number): GrpcError {
   return new GrpcError(Status.RESOURCE_EXHAUSTED, statusText.receivedTooLarge(size, max));
@@ -140,8 +119,29 @@ export async function readBody(req: http.IncomingMessage, max: number, messageBy
   return Buffer.concat(chunks);
 }
 
+/** grpc-gateway's error line in a stream, after the first message (the HTTP status is sent by then). */
+function streamErrorLine(e: GrpcError): string {
+  const httpCode = HTTP_STATUS[e.code] ?? 500;
+  return JSON.stringify({ error: { grpc_code: e.code, http_code: httpCode, message: e.message, http_status: http.STATUS_CODES[httpCode] ?? '' } });
+}
+
+/** Aborts (CANCELLED, as a gRPC call's signal) when the client goes away before the answer is complete. */
+function clientGone(res: http.ServerResponse): AbortSignal {
+  const gone = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) gone.abort(new GrpcError(Status.CANCELLED, statusText.cancelled));
+  });
+  return gone.signal;
+}
+
+function asGrpcError(e: unknown): GrpcError {
+  const g = toGrpcError(e);
+  return g instanceof GrpcError ? g : new GrpcError(Status.INTERNAL, (g as Error).message ?? String(g));
+}
+
 export class Gateway {
   private readonly routes = new Map<string, GatewayRoute>();
+  private readonly streams = new Map<string, GatewayStreamRoute>();
 
   /** `messageBytesMax`: the gRPC server's limit on request messages, which etcd's gateway meets too. */
   constructor(private readonly messageBytesMax: number) {}
@@ -153,57 +153,84 @@ export class Gateway {
     return this;
   }
 
+  /** Registers a server-streaming `route` at /v3/<path> and /v3beta/<path>. */
+  addStream(path: string, route: GatewayStreamRoute): this {
+    this.streams.set(`/v3/${path}`, route);
+    this.streams.set(`/v3beta/${path}`, route);
+    return this;
+  }
+
   /** Whether the gateway answers `path`: everything under /v3/ and /v3beta/, as etcd mounts it. */
   matches(path: string): boolean {
     return path.startsWith('/v3/') || path.startsWith('/v3beta/');
   }
 
   async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const route = this.routes.get((req.url ?? '').split('?')[0]!);
+    const path = (req.url ?? '').split('?')[0]!;
+    const route = this.routes.get(path) ?? this.streams.get(path);
     // grpc-gateway's answers for a path it has no method for, and for a method a path lacks.
     if (route === undefined) return sendHttpError(res, 404, 'Not Found');
     if (req.method !== 'POST') return sendHttpError(res, 405, 'Method Not Allowed');
-    const gone = new AbortController();
-    const onClose = (): void => {
-      if (!res.writableFinished) gone.abort(new GrpcError(Status.CANCELLED, statusText.cancelled));
-    };
-    res.once('close', onClose);
-    // Set once the stream's method runs: its failures end the stream, not a plain error answer.
-    let streaming = false;
+    let request;
     try {
-      const body = await readBody(req, this.messageBytesMax * GATEWAY_LIMITS.bodyBytesOverMessageMax, this.messageBytesMax);
-      let parsed: unknown;
-      try {
-        parsed = body.byteLength === 0 ? {} : JSON.parse(body.toString('utf8'));
-      } catch (e) {
-        throw new GrpcError(Status.INVALID_ARGUMENT, `invalid JSON: ${(e as Error).message}`);
-      }
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new GrpcError(Status.INVALID_ARGUMENT, 'request body must be a JSON object');
-      let request;
-      try {
-        request = route.requestType.fromObject(parsed as Record<string, unknown>);
-      } catch (e) {
-        throw new GrpcError(Status.INVALID_ARGUMENT, (e as Error).message);
-      }
-      const size = route.requestType.encode(request).len;
-      if (size > this.messageBytesMax) throw tooLarge(size, this.messageBytesMax);
-      if (route.kind === 'stream') {
-        streaming = true;
-        await route.handle(request, req, gone.signal, (m) => sendStreamMessage(res, route.responseType, m, gone.signal));
-        if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/json' });
-        res.end();
-        return;
-      }
-      const response = await route.handle(request, req, gone.signal);
+      request = await this.readRequest(req, route.requestType);
+    } catch (e) {
+      return sendGrpcError(res, asGrpcError(e));
+    }
+    const gone = clientGone(res);
+    if ('stream' in route) return this.serveStream(route, request, req, res, gone);
+    try {
+      const response = await route.handle(request, req, gone);
       sendJson(res, 200, toGatewayJson(route.responseType, response));
     } catch (e) {
-      if (gone.signal.aborted) return; // nobody to answer
-      const t = toGrpcError(e);
-      const g = t instanceof GrpcError ? t : new GrpcError(Status.INTERNAL, (t as Error).message ?? String(t));
-      if (streaming) sendStreamError(res, g);
-      else sendGrpcError(res, g);
-    } finally {
-      res.off('close', onClose);
+      if (!gone.aborted) sendGrpcError(res, asGrpcError(e));
     }
+  }
+
+  /** The request message from the body, within the gRPC server's limits. */
+  private async readRequest(req: http.IncomingMessage, requestType: Type): Promise<unknown> {
+    const body = await readBody(req, this.messageBytesMax * GATEWAY_LIMITS.bodyBytesOverMessageMax, this.messageBytesMax);
+    let parsed: unknown;
+    try {
+      parsed = body.byteLength === 0 ? {} : JSON.parse(body.toString('utf8'));
+    } catch (e) {
+      throw new GrpcError(Status.INVALID_ARGUMENT, `invalid JSON: ${(e as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new GrpcError(Status.INVALID_ARGUMENT, 'request body must be a JSON object');
+    let request;
+    try {
+      request = requestType.fromObject(parsed as Record<string, unknown>);
+    } catch (e) {
+      throw new GrpcError(Status.INVALID_ARGUMENT, (e as Error).message);
+    }
+    const size = requestType.encode(request).len;
+    if (size > this.messageBytesMax) throw tooLarge(size, this.messageBytesMax);
+    return request;
+  }
+
+  /** One {"result":…} line per message, waiting for the client to take each; stops when it goes. */
+  private async serveStream(route: GatewayStreamRoute, request: unknown, req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<void> {
+    const messages = route.stream(request, req, signal)[Symbol.asyncIterator]();
+    let started = false;
+    try {
+      for (let next = await messages.next(); next.done !== true; next = await messages.next()) {
+        if (signal.aborted) break;
+        if (!started) {
+          res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+          started = true;
+        }
+        const line = `{"result":${toGatewayJson(route.responseType, next.value)}}\n`;
+        if (!res.write(line)) await new Promise<void>((resolve) => (res.writableNeedDrain && !signal.aborted ? res.once('drain', resolve).once('close', resolve) : resolve()));
+      }
+    } catch (e) {
+      if (signal.aborted) return; // nobody to tell
+      const g = asGrpcError(e);
+      if (!started) return sendGrpcError(res, g);
+      res.write(`${streamErrorLine(g)}\n`);
+    } finally {
+      await messages.return?.(undefined);
+    }
+    if (!started && !signal.aborted) res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.end();
   }
 }

@@ -20,7 +20,7 @@ import { FORWARDED_HEADER } from './forward.ts';
 import { etcdService } from './proto/load.ts';
 import { Concurrency } from './concurrency.ts';
 import { LockApi, lockService } from './lock.ts';
-import { ElectionApi, electionService } from './election.ts';
+import { ElectionApi, electionService, type PbLeaderRequest } from './election.ts';
 
 export const CLIENT_API_LIMITS = {
   /** gRPC messages may exceed --max-request-bytes by this much, so oversize requests get etcd's own error. */
@@ -48,11 +48,6 @@ const GATEWAY_PATHS: Record<string, Record<string, string | readonly string[]>> 
   },
   'v3lockpb.Lock': { Lock: 'lock/lock', Unlock: 'lock/unlock' },
   'v3electionpb.Election': { Campaign: 'election/campaign', Proclaim: 'election/proclaim', Leader: 'election/leader', Resign: 'election/resign' },
-};
-
-/** Gateway paths of the server-streaming methods (etcd's annotations); each answer is a stream of {"result":…}. */
-const GATEWAY_STREAM_PATHS: Record<string, Record<string, string>> = {
-  'v3electionpb.Election': { Observe: 'election/observe' },
 };
 
 /** etcd answers every HTTP/1.1 request with these (its CORS defaults). */
@@ -122,20 +117,19 @@ function addGatewayRoutes(gateway: Gateway, service: Service, impl: ServiceImpl,
   }
 }
 
-/** Serves the server-streaming methods of `impl` on the gateway too, with the same handlers. */
-function addGatewayStreamRoutes(gateway: Gateway, service: Service, impl: ServiceImpl, routes: Record<string, string>): void {
-  for (const [method, path] of Object.entries(routes)) {
-    const handler = impl[method];
-    const m = service.methods[method];
-    if (handler?.kind !== 'serverStream' || m === undefined) throw new Error(`gateway: ${service.name}/${method} is not a server-streaming method we serve`);
-    m.resolve();
-    gateway.add(path, {
-      kind: 'stream',
-      requestType: m.resolvedRequestType!,
-      responseType: m.resolvedResponseType!,
-      handle: (body, req, signal, send) => handler.fn(body, { ...gatewayContext(req, `/v3/${path}`, signal), write: send }),
-    });
-  }
+/** POST /v3/election/observe: the Observe stream, one {"result":…} line per message (refused on a learner). */
+function addObserveRoute(gateway: Gateway, service: Service, member: Member, api: ElectionApi): void {
+  const m = service.methods.Observe!;
+  m.resolve();
+  gateway.addStream('election/observe', {
+    requestType: m.resolvedRequestType!,
+    responseType: m.resolvedResponseType!,
+    stream: async function* (request, _req, signal) {
+      // As refuseOnLearner does for the gRPC call.
+      if (member.isLearner()) throw toGrpcError(serverError('LEARNER_NOT_SUPPORTED'));
+      yield* api.observe(request as PbLeaderRequest, signal);
+    },
+  });
 }
 
 /** POST /v3/lease/keepalive: one renewal per request (see lease.ts). */
@@ -160,6 +154,7 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
   const leaseApi = new LeaseApi(member);
   const kvApi = new KvApi(member);
   const concurrency = new Concurrency(member, kvApi, log);
+  const electionApi = new ElectionApi(concurrency);
   const services: Array<[Service, ServiceImpl]> = [
     kvService(kvApi, etcdService('etcdserverpb.KV')),
     maintenanceService(member, etcdService('etcdserverpb.Maintenance')),
@@ -167,15 +162,15 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     watchService(member, etcdService('etcdserverpb.Watch')),
     leaseService(leaseApi, etcdService('etcdserverpb.Lease')),
     lockService(new LockApi(concurrency), etcdService('v3lockpb.Lock')),
-    electionService(new ElectionApi(concurrency), etcdService('v3electionpb.Election')),
+    electionService(electionApi, etcdService('v3electionpb.Election')),
   ];
   for (const [service, plain] of services) {
     const impl = refuseOnLearner(member, service, plain);
     const name = service.fullName.replace(/^\./, '');
     grpc.addService(service, impl);
     addGatewayRoutes(gateway, service, impl, GATEWAY_PATHS[name] ?? {});
-    addGatewayStreamRoutes(gateway, service, impl, GATEWAY_STREAM_PATHS[name] ?? {});
   }
+  addObserveRoute(gateway, etcdService('v3electionpb.Election'), member, electionApi);
   addKeepAliveRoute(gateway, etcdService('etcdserverpb.Lease'), leaseApi);
   const metrics = memberMetrics(member);
 

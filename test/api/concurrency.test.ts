@@ -1,8 +1,9 @@
 /**
- * The lock's wait queue inside one member: each waiter watches only its predecessor, so a
- * release wakes the next waiter alone (no thundering herd), a waiter leaving the middle of the
- * queue wakes only its successor, and grants follow the order of the keys' create revisions.
- * Reads of the store are counted through a KvApi that counts them.
+ * The Lock and Election recipes inside one member. The lock's wait queue: each waiter watches
+ * only its predecessor, so a release wakes the next waiter alone (no thundering herd), a waiter
+ * leaving the middle of the queue wakes only its successor, and grants follow the order of the
+ * keys' create revisions (reads of the store are counted through a KvApi that counts them).
+ * An observer of an election that goes away leaves no watcher behind.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { Member, type Logger } from '../../src/server/member.ts';
 import { KvApi } from '../../src/api/etcd/kv.ts';
 import { Concurrency } from '../../src/api/etcd/concurrency.ts';
 import { LockApi } from '../../src/api/etcd/lock.ts';
+import { ElectionApi } from '../../src/api/etcd/election.ts';
 import { prefixEnd, type RangeRequest, type RangeResponse } from '../../src/mvcc/index.ts';
 import { freePorts } from '../helpers/ports.ts';
 
@@ -41,6 +43,7 @@ let dir: string;
 let member: Member;
 let kv: CountingKv;
 let locks: LockApi;
+let elections: ElectionApi;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'conclave-lock-queue-'));
@@ -62,7 +65,9 @@ before(async () => {
   member = await Member.start(config, quiet, (e) => assert.fail(String(e)));
   await until('a leader', () => member.status().role === 'leader');
   kv = new CountingKv(member);
-  locks = new LockApi(new Concurrency(member, kv, quiet));
+  const concurrency = new Concurrency(member, kv, quiet);
+  locks = new LockApi(concurrency);
+  elections = new ElectionApi(concurrency);
 });
 
 after(async () => {
@@ -140,4 +145,29 @@ test('a release wakes only the next waiter; one leaving the queue wakes only its
   }
   await kv.deleteStore({ key: holder });
   assert.equal(watchers(), base);
+});
+
+test('an observer sees the leader and its proclamation, and leaves no watcher behind when it goes', async () => {
+  const watchers = (): number => member.watches().stats().syncedWatchers + member.watches().stats().unsyncedWatchers;
+  const base = watchers();
+  const lease = (await member.leaseGrant(0n, 60)).id;
+  const won = await elections.campaign({ name: Buffer.from('obs'), lease: lease.toString(), value: Buffer.from('first') }, new AbortController().signal);
+  const gone = new AbortController();
+  const observer = elections.observe({ name: Buffer.from('obs') }, gone.signal);
+  const values: string[] = [];
+  const next = async (): Promise<void> => {
+    const r = await observer.next();
+    assert.ok(r.done !== true);
+    values.push(Buffer.from(r.value.kv.value).toString());
+  };
+  await next();
+  await elections.proclaim({ leader: won.leader, value: Buffer.from('second') });
+  await next();
+  assert.deepEqual(values, ['first', 'second']);
+  // The observer waits for the next change; its client goes away.
+  const waiting = observer.next();
+  gone.abort(new Error('observer gone'));
+  await assert.rejects(waiting, /observer gone/);
+  await until('the observer’s watcher gone', () => watchers() === base);
+  await elections.resign({ leader: won.leader });
 });
