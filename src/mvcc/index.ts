@@ -3,7 +3,7 @@ export { MvccStore } from './store.ts';
 export type { ApplyResult, DefragmentResult, MetaEntry, MetaReader, MetaWriter, StoreOptions, StoreStats, WriteResult, WriteTxn } from './store.ts';
 export { eventBytes } from './history.ts';
 export type { HistoryBatch, HistoryRequest } from './history.ts';
-export { keyBounds } from './range.ts';
+export { keyBounds, prefixEnd } from './range.ts';
 export type { KeyBounds } from './range.ts';
 export { keyString } from './codec.ts';
 export { snapshotRecordCount, type SizedSnapshot } from './snapshot.ts';

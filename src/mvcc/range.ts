@@ -37,6 +37,22 @@ export function keyBounds(key: Uint8Array, rangeEnd: Uint8Array | undefined): Ke
   return { start, end: keyString(rangeEnd), single: false };
 }
 
+/**
+ * The range end that makes [prefix, end) every key starting with `prefix` (etcd's
+ * GetPrefixRangeEnd): the prefix with its last byte below 0xff incremented and the bytes after it
+ * dropped; a prefix of only 0xff bytes (or none) has no such end, so the range reaches the last key.
+ */
+export function prefixEnd(prefix: Uint8Array): Uint8Array {
+  for (let i = prefix.byteLength - 1; i >= 0; i--) {
+    if (prefix[i]! < 0xff) {
+      const end = Uint8Array.from(prefix.subarray(0, i + 1)); // a copy, also when prefix is a Buffer
+      end[i] = prefix[i]! + 1;
+      return end;
+    }
+  }
+  return new Uint8Array([0]);
+}
+
 function isDefaultOrdering(target: SortTarget, order: SortOrder): boolean {
   return order === 'NONE' || (target === 'KEY' && order === 'ASCEND');
 }

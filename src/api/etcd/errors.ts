@@ -2,9 +2,10 @@
  * etcd's gRPC status codes and exact message texts for every server condition. Clients map
  * errors back to types by the text (etcd's errStringToError), so the wording is protocol.
  */
-import { GrpcError, Status } from '../grpc/index.ts';
+import { GrpcError, Status, unary, type CallContext } from '../grpc/index.ts';
 import { ServerError, type ServerErrorCode } from '../../server/errors.ts';
 import { AUTH_ERRORS, type AuthErrorCode } from '../../auth/index.ts';
+import { RecipeError } from './concurrency.ts';
 
 export interface EtcdError {
   readonly status: Status;
@@ -116,4 +117,27 @@ const GO_CODE_NAMES: Record<Status, string> = {
 /** A gRPC error as grpc-go's status error prints itself ("rpc error: code = … desc = …"). */
 export function goStatusText(e: GrpcError): string {
   return `rpc error: code = ${GO_CODE_NAMES[e.code]} desc = ${e.message}`;
+}
+
+/**
+ * An error of the Lock or Election service as etcd sends it. etcd runs those services on its
+ * client recipes, whose errors (their own, and the server's, turned back into plain errors by
+ * their text) reach gRPC without a status: code UNKNOWN, with the text. The abort of a call
+ * (a GrpcError already) passes through.
+ */
+export function toRecipeGrpcError(e: unknown): unknown {
+  if (e instanceof RecipeError) return new GrpcError(S.UNKNOWN, e.message, { cause: e });
+  if (e instanceof ServerError) return new GrpcError(S.UNKNOWN, ETCD_ERRORS[e.code].message, { cause: e });
+  return e;
+}
+
+/** A Lock or Election handler whose errors leave as etcd's recipes send them. */
+export function recipeHandler<Req, Res>(fn: (req: Req, call: CallContext) => Promise<Res>) {
+  return unary<Req, Res>(async (req, call) => {
+    try {
+      return await fn(req, call);
+    } catch (e) {
+      throw toRecipeGrpcError(e);
+    }
+  });
 }

@@ -5,7 +5,8 @@
  * fields at their default value left out. Errors come back as {"error","message","code"} with
  * the HTTP status grpc-gateway gives each gRPC code. A server-streaming method answers with one
  * line per message, {"result":…}, and a failure after the first as {"error":{…}} (grpc-gateway's
- * stream form).
+ * stream form). A client that goes away before the answer is complete aborts the operation's
+ * signal, as a canceled gRPC call does.
  */
 import http from 'node:http';
 import type { Type } from 'protobufjs';
@@ -16,7 +17,7 @@ export interface GatewayRoute {
   readonly requestType: Type;
   readonly responseType: Type;
   /** The operation, taking the decoded request message and the HTTP request (for its headers). */
-  handle(request: unknown, req: http.IncomingMessage): Promise<unknown>;
+  handle(request: unknown, req: http.IncomingMessage, signal: AbortSignal): Promise<unknown>;
 }
 
 /** A server-streaming method on the gateway. */
@@ -24,7 +25,7 @@ export interface GatewayStreamRoute {
   readonly requestType: Type;
   readonly responseType: Type;
   /** The messages to send, from the decoded request message and the HTTP request. */
-  stream(request: unknown, req: http.IncomingMessage): AsyncIterable<unknown>;
+  stream(request: unknown, req: http.IncomingMessage, signal: AbortSignal): AsyncIterable<unknown>;
 }
 
 export const GATEWAY_LIMITS = {
@@ -124,6 +125,15 @@ function streamErrorLine(e: GrpcError): string {
   return JSON.stringify({ error: { grpc_code: e.code, http_code: httpCode, message: e.message, http_status: http.STATUS_CODES[httpCode] ?? '' } });
 }
 
+/** Aborts (CANCELLED, as a gRPC call's signal) when the client goes away before the answer is complete. */
+function clientGone(res: http.ServerResponse): AbortSignal {
+  const gone = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) gone.abort(new GrpcError(Status.CANCELLED, statusText.cancelled));
+  });
+  return gone.signal;
+}
+
 function asGrpcError(e: unknown): GrpcError {
   const g = toGrpcError(e);
   return g instanceof GrpcError ? g : new GrpcError(Status.INTERNAL, (g as Error).message ?? String(g));
@@ -167,12 +177,13 @@ export class Gateway {
     } catch (e) {
       return sendGrpcError(res, asGrpcError(e));
     }
-    if ('stream' in route) return this.serveStream(route, request, req, res);
+    const gone = clientGone(res);
+    if ('stream' in route) return this.serveStream(route, request, req, res, gone);
     try {
-      const response = await route.handle(request, req);
+      const response = await route.handle(request, req, gone);
       sendJson(res, 200, toGatewayJson(route.responseType, response));
     } catch (e) {
-      sendGrpcError(res, asGrpcError(e));
+      if (!gone.aborted) sendGrpcError(res, asGrpcError(e));
     }
   }
 
@@ -198,31 +209,28 @@ export class Gateway {
   }
 
   /** One {"result":…} line per message, waiting for the client to take each; stops when it goes. */
-  private async serveStream(route: GatewayStreamRoute, request: unknown, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const messages = route.stream(request, req)[Symbol.asyncIterator]();
-    let gone = false;
-    res.once('close', () => {
-      gone = true;
-    });
+  private async serveStream(route: GatewayStreamRoute, request: unknown, req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<void> {
+    const messages = route.stream(request, req, signal)[Symbol.asyncIterator]();
     let started = false;
     try {
       for (let next = await messages.next(); next.done !== true; next = await messages.next()) {
-        if (gone) break;
+        if (signal.aborted) break;
         if (!started) {
           res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
           started = true;
         }
         const line = `{"result":${toGatewayJson(route.responseType, next.value)}}\n`;
-        if (!res.write(line)) await new Promise<void>((resolve) => (res.writableNeedDrain && !gone ? res.once('drain', resolve).once('close', resolve) : resolve()));
+        if (!res.write(line)) await new Promise<void>((resolve) => (res.writableNeedDrain && !signal.aborted ? res.once('drain', resolve).once('close', resolve) : resolve()));
       }
     } catch (e) {
+      if (signal.aborted) return; // nobody to tell
       const g = asGrpcError(e);
       if (!started) return sendGrpcError(res, g);
       res.write(`${streamErrorLine(g)}\n`);
     } finally {
       await messages.return?.(undefined);
     }
-    if (!started && !gone) res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    if (!started && !signal.aborted) res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.end();
   }
 }

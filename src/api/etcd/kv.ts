@@ -7,7 +7,21 @@
 import type { Service } from 'protobufjs';
 import { unary, type CallContext, type ServiceImpl } from '../grpc/index.ts';
 import type { AuthInfo } from '../../auth/index.ts';
-import { checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnRequest, isTxnReadonly, resolveLimits, type MvccLimits } from '../../mvcc/index.ts';
+import {
+  checkDeleteRequest,
+  checkPutRequest,
+  checkRangeRequest,
+  checkTxnRequest,
+  isTxnReadonly,
+  resolveLimits,
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type MvccLimits,
+  type RangeRequest,
+  type RangeResponse,
+  type TxnRequest,
+  type TxnResponse,
+} from '../../mvcc/index.ts';
 import { fromMvccError } from '../../server/apply.ts';
 import { storeGrowth } from '../../server/alarms.ts';
 import type { Member } from '../../server/member.ts';
@@ -54,12 +68,7 @@ export class KvApi {
   }
 
   async range(pb: PbRangeRequest, call: CallContext) {
-    const r = toRangeRequest(pb);
-    check(() => checkRangeRequest(r, this.limits));
-    if (pb.serializable !== true) await this.member.linearizableBarrier();
-    this.member.auth.checkRequest(await this.caller(call), { op: 'range', request: r });
-    // Linearizable already: the barrier was passed above.
-    const res = await this.member.range(r, true);
+    const res = await this.rangeStore(toRangeRequest(pb), pb.serializable === true, call);
     return rangeResponse(res, header(this.member.header(), res.revision));
   }
 
@@ -73,33 +82,51 @@ export class KvApi {
   }
 
   async deleteRange(pb: PbDeleteRangeRequest, call: CallContext) {
-    const r = toDeleteRangeRequest(pb);
-    check(() => checkDeleteRequest(r, this.limits));
-    const res = await this.member.write({ op: 'deleteRange', request: r }, await this.caller(call));
-    if (res?.op !== 'deleteRange') throw new Error('delete applied as something else');
-    return deleteRangeResponse(res.response, header(this.member.header(), res.response.revision));
+    const res = await this.deleteStore(toDeleteRangeRequest(pb), call);
+    return deleteRangeResponse(res, header(this.member.header(), res.revision));
   }
 
   async txn(pb: PbTxnRequest, call: CallContext) {
-    const r = toTxnRequest(pb);
+    const serializable = [...(pb.success ?? []), ...(pb.failure ?? [])].every((op) => op.request_range?.serializable === true);
+    const res = await this.txnStore(toTxnRequest(pb), serializable, call);
+    return txnResponse(res, header(this.member.header(), res.revision));
+  }
+
+  // The same operations in the store's shapes, for the services built on KV (Lock, Election);
+  // each runs as the calling user, as etcd's recipes do.
+
+  async rangeStore(r: RangeRequest, serializable: boolean, call: CallContext): Promise<RangeResponse> {
+    check(() => checkRangeRequest(r, this.limits));
+    if (!serializable) await this.member.linearizableBarrier();
+    this.member.auth.checkRequest(await this.caller(call), { op: 'range', request: r });
+    // Linearizable already: the barrier was passed above.
+    return this.member.range(r, true);
+  }
+
+  async deleteStore(r: DeleteRangeRequest, call: CallContext): Promise<DeleteRangeResponse> {
+    check(() => checkDeleteRequest(r, this.limits));
+    const res = await this.member.write({ op: 'deleteRange', request: r }, await this.caller(call));
+    if (res?.op !== 'deleteRange') throw new Error('delete applied as something else');
+    return res.response;
+  }
+
+  /** A read-only txn is served like a read, without a proposal (`serializable`: every range asked for it). */
+  async txnStore(r: TxnRequest, serializable: boolean, call: CallContext): Promise<TxnResponse> {
     check(() => checkTxnRequest(r, this.limits));
     if (isTxnReadonly(r)) {
-      const serializable = [...(pb.success ?? []), ...(pb.failure ?? [])].every((op) => op.request_range?.serializable === true);
       if (!serializable) await this.member.linearizableBarrier();
       this.member.auth.checkRequest(await this.caller(call), { op: 'txn', request: r });
-      let res;
       try {
-        res = this.member.mvcc().txn(r);
+        return this.member.mvcc().txn(r);
       } catch (e) {
         throw fromMvccError(e);
       }
-      return txnResponse(res, header(this.member.header(), res.revision));
     }
     const growth = storeGrowth({ op: 'txn', request: r });
     if (growth !== null) await this.member.checkQuota(growth);
     const res = await this.member.write({ op: 'txn', request: r }, await this.caller(call));
     if (res?.op !== 'txn') throw new Error('txn applied as something else');
-    return txnResponse(res.response, header(this.member.header(), res.response.revision));
+    return res.response;
   }
 
   async compact(pb: PbCompactionRequest, call: CallContext) {

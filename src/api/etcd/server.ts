@@ -6,7 +6,7 @@ import type http from 'node:http';
 import type { Service } from 'protobufjs';
 import { bidiStream, clientStream, GrpcServer, listenClientPort, serverStream, unary, type BidiStream, type CallContext, type ClientPort, type ClientStream, type MethodImpl, type ServerStream, type ServiceImpl } from '../grpc/index.ts';
 import { serverError } from '../../server/errors.ts';
-import { toGrpcError } from './errors.ts';
+import { toGrpcError, toRawAuthGrpcError } from './errors.ts';
 import type { ServerConfig } from '../../server/config.ts';
 import type { Logger, Member } from '../../server/member.ts';
 import { ClusterApi, clusterService } from './cluster.ts';
@@ -20,7 +20,10 @@ import { watchService } from './watch.ts';
 import { keepAliveRoute, LeaseApi, leaseService } from './lease.ts';
 import { FORWARDED_HEADER } from './forward.ts';
 import { etcdService } from './proto/load.ts';
-import { AUTH_GATEWAY_PATHS, AuthApi, authService } from './auth.ts';
+import { AUTH_GATEWAY_PATHS, AuthApi, authService, callerOf } from './auth.ts';
+import { Concurrency } from './concurrency.ts';
+import { LockApi, lockService } from './lock.ts';
+import { ElectionApi, electionService, type PbLeaderRequest } from './election.ts';
 
 export const CLIENT_API_LIMITS = {
   /** gRPC messages may exceed --max-request-bytes by this much, so oversize requests get etcd's own error. */
@@ -53,6 +56,8 @@ const GATEWAY_PATHS: Record<string, Record<string, string | readonly string[]>> 
     LeaseLeases: ['lease/leases', 'kv/lease/leases'],
   },
   'etcdserverpb.Auth': AUTH_GATEWAY_PATHS,
+  'v3lockpb.Lock': { Lock: 'lock/lock', Unlock: 'lock/unlock' },
+  'v3electionpb.Election': { Campaign: 'election/campaign', Proclaim: 'election/proclaim', Leader: 'election/leader', Resign: 'election/resign' },
 };
 
 /** etcd answers every HTTP/1.1 request with these (its CORS defaults). */
@@ -98,11 +103,11 @@ export interface ClientApi {
   close(): Promise<void>;
 }
 
-function gatewayContext(req: http.IncomingMessage, path: string): CallContext {
+function gatewayContext(req: http.IncomingMessage, path: string, signal: AbortSignal): CallContext {
   const metadata: Record<string, string> = {};
   if (typeof req.headers.authorization === 'string') metadata.token = req.headers.authorization;
   if (req.headers[FORWARDED_HEADER] !== undefined) metadata[FORWARDED_HEADER] = '1';
-  return { method: path, metadata, peer: `${req.socket.remoteAddress}:${req.socket.remotePort}`, deadline: undefined, signal: new AbortController().signal };
+  return { method: path, metadata, peer: `${req.socket.remoteAddress}:${req.socket.remotePort}`, deadline: undefined, signal };
 }
 
 /** Serves the unary methods of `impl` on the gateway too, with the same handlers. */
@@ -116,7 +121,7 @@ function addGatewayRoutes(gateway: Gateway, service: Service, impl: ServiceImpl,
       gateway.add(path, {
         requestType: m.resolvedRequestType!,
         responseType: m.resolvedResponseType!,
-        handle: (body, req) => handler.fn(body, gatewayContext(req, `/v3/${path}`)),
+        handle: (body, req, signal) => handler.fn(body, gatewayContext(req, `/v3/${path}`, signal)),
       });
     }
   }
@@ -129,7 +134,30 @@ function addSnapshotRoute(gateway: Gateway, service: Service, member: Member): v
   gateway.addStream('maintenance/snapshot', {
     requestType: m.resolvedRequestType!,
     responseType: m.resolvedResponseType!,
-    stream: () => snapshotResponses(member),
+    // The root role once auth is enabled, as the gRPC call.
+    stream: async function* (_request, req, signal) {
+      try {
+        member.auth.checkAdmin(await callerOf(member, gatewayContext(req, '/v3/maintenance/snapshot', signal)));
+      } catch (e) {
+        throw toRawAuthGrpcError(e);
+      }
+      yield* snapshotResponses(member);
+    },
+  });
+}
+
+/** POST /v3/election/observe: the Observe stream, one {"result":…} line per message (refused on a learner). */
+function addObserveRoute(gateway: Gateway, service: Service, member: Member, api: ElectionApi): void {
+  const m = service.methods.Observe!;
+  m.resolve();
+  gateway.addStream('election/observe', {
+    requestType: m.resolvedRequestType!,
+    responseType: m.resolvedResponseType!,
+    stream: async function* (request, req, signal) {
+      // As refuseOnLearner does for the gRPC call.
+      if (member.isLearner()) throw toGrpcError(serverError('LEARNER_NOT_SUPPORTED'));
+      yield* api.observe(request as PbLeaderRequest, gatewayContext(req, '/v3/election/observe', signal));
+    },
   });
 }
 
@@ -141,7 +169,7 @@ function addKeepAliveRoute(gateway: Gateway, service: Service, api: LeaseApi): v
   gateway.add('lease/keepalive', {
     requestType: m.resolvedRequestType!,
     responseType: m.resolvedResponseType!,
-    handle: (body, req) => route(body, gatewayContext(req, '/v3/lease/keepalive')),
+    handle: (body, req, signal) => route(body, gatewayContext(req, '/v3/lease/keepalive', signal)),
   });
 }
 
@@ -159,19 +187,26 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
   });
   const gateway = new Gateway(messageBytesMax);
   const leaseApi = new LeaseApi(member);
+  const kvApi = new KvApi(member);
+  const concurrency = new Concurrency(member, kvApi, log);
+  const electionApi = new ElectionApi(concurrency);
   const services: Array<[Service, ServiceImpl]> = [
-    kvService(new KvApi(member), etcdService('etcdserverpb.KV')),
+    kvService(kvApi, etcdService('etcdserverpb.KV')),
     maintenanceService(member, etcdService('etcdserverpb.Maintenance')),
     clusterService(new ClusterApi(member), etcdService('etcdserverpb.Cluster')),
     watchService(member, etcdService('etcdserverpb.Watch')),
     leaseService(leaseApi, etcdService('etcdserverpb.Lease')),
     authService(new AuthApi(member), etcdService('etcdserverpb.Auth')),
+    lockService(new LockApi(concurrency), etcdService('v3lockpb.Lock')),
+    electionService(electionApi, etcdService('v3electionpb.Election')),
   ];
   for (const [service, plain] of services) {
     const impl = refuseOnLearner(member, service, plain);
+    const name = service.fullName.replace(/^\./, '');
     grpc.addService(service, impl);
-    addGatewayRoutes(gateway, service, impl, GATEWAY_PATHS[service.fullName.replace(/^\./, '')] ?? {});
+    addGatewayRoutes(gateway, service, impl, GATEWAY_PATHS[name] ?? {});
   }
+  addObserveRoute(gateway, etcdService('v3electionpb.Election'), member, electionApi);
   addKeepAliveRoute(gateway, etcdService('etcdserverpb.Lease'), leaseApi);
   addSnapshotRoute(gateway, etcdService('etcdserverpb.Maintenance'), member);
   const metrics = memberMetrics(member);
