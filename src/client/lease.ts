@@ -1,0 +1,233 @@
+/**
+ * Leases: the unary calls (grant, revoke, time to live, list) and `Lease`, a granted lease that
+ * keeps itself alive.
+ *
+ * A Lease renews over a LeaseKeepAlive stream every TTL / leaseKeepAlivesPerTtl. When the stream
+ * fails it opens another on a different member. It emits 'keepalive' (remaining TTL in seconds)
+ * after each renewal and 'lost' (LeaseLostError) once, when the lease is gone: the server
+ * answered TTL 0 or "lease not found", or no renewal succeeded before its expiry and the cluster
+ * confirms it expired. A leader change renews every lease in etcd and Conclave, so the client
+ * asks before giving a lease up rather than trusting its own clock.
+ */
+import { EventEmitter } from 'node:events';
+import { big, num, type Int64 } from '../api/etcd/convert.ts';
+import { Status } from '../api/grpc/status.ts';
+import { ClientClosedError, EtcdError, LeaseLostError, LeaseNotFoundError, errorFromStatus } from './errors.ts';
+import { fromHeader, type PbHeaderIn, type ResponseHeader } from './kv.ts';
+import { backoffMs, judge, method, type Rpc } from './rpc.ts';
+import type { Call, CallSink, Endpoint } from './transport.ts';
+
+export interface LeaseGrantResult {
+  header: ResponseHeader;
+  id: bigint;
+  /** Granted TTL in seconds. */
+  ttl: number;
+}
+
+export interface LeaseTimeToLiveResult {
+  header: ResponseHeader;
+  id: bigint;
+  /** Remaining seconds; -1 when the lease does not exist (expired or revoked). */
+  ttl: number;
+  grantedTtl: number;
+  keys: Buffer[];
+}
+
+interface PbLeaseGrantResponseIn {
+  header: PbHeaderIn | null;
+  ID: Int64;
+  TTL: Int64;
+  error: string;
+}
+
+interface PbLeaseTimeToLiveResponseIn {
+  header: PbHeaderIn | null;
+  ID: Int64;
+  TTL: Int64;
+  grantedTTL: Int64;
+  keys: Buffer[];
+}
+
+interface PbKeepAliveResponseIn {
+  header: PbHeaderIn | null;
+  ID: Int64;
+  TTL: Int64;
+}
+
+export const LEASE_METHODS = {
+  grant: method('etcdserverpb.Lease', 'LeaseGrant'),
+  revoke: method('etcdserverpb.Lease', 'LeaseRevoke'),
+  keepAlive: method('etcdserverpb.Lease', 'LeaseKeepAlive'),
+  timeToLive: method('etcdserverpb.Lease', 'LeaseTimeToLive'),
+  leases: method('etcdserverpb.Lease', 'LeaseLeases'),
+} as const;
+
+export async function grantLease(rpc: Rpc, ttl: number, id: bigint = 0n): Promise<LeaseGrantResult> {
+  const r = await rpc.unary<PbLeaseGrantResponseIn>(LEASE_METHODS.grant, { TTL: ttl, ID: id.toString() }, 'mutation');
+  // etcd 3.4 may report a failure in the message instead of the status.
+  if (r.error) throw errorFromStatus(Status.UNKNOWN, r.error);
+  return { header: fromHeader(r.header), id: big(r.ID), ttl: num(r.TTL) };
+}
+
+export async function revokeLease(rpc: Rpc, id: bigint): Promise<ResponseHeader> {
+  const r = await rpc.unary<{ header: PbHeaderIn | null }>(LEASE_METHODS.revoke, { ID: id.toString() }, 'mutation');
+  return fromHeader(r.header);
+}
+
+export async function leaseTimeToLive(rpc: Rpc, id: bigint, keys = false): Promise<LeaseTimeToLiveResult> {
+  const r = await rpc.unary<PbLeaseTimeToLiveResponseIn>(LEASE_METHODS.timeToLive, { ID: id.toString(), keys }, 'idempotent');
+  return { header: fromHeader(r.header), id: big(r.ID), ttl: num(r.TTL), grantedTtl: num(r.grantedTTL), keys: (r.keys ?? []).map((k) => Buffer.from(k)) };
+}
+
+export async function listLeases(rpc: Rpc): Promise<{ header: ResponseHeader; ids: bigint[] }> {
+  const r = await rpc.unary<{ header: PbHeaderIn | null; leases: { ID: Int64 }[] }>(LEASE_METHODS.leases, {}, 'idempotent');
+  return { header: fromHeader(r.header), ids: (r.leases ?? []).map((l) => big(l.ID)) };
+}
+
+export interface LeaseEvents {
+  keepalive: [ttl: number];
+  lost: [error: LeaseLostError];
+}
+
+/** A granted lease kept alive until close(), revoke() or its loss. */
+export class Lease extends EventEmitter<LeaseEvents> {
+  /** Date.now() by which the lease expires unless renewed (from the last renewal's TTL). */
+  private expiresAt: number;
+  private ttl: number;
+  private call: Call | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private lostError: LeaseLostError | null = null;
+  /** Resolves with the loss (never if the lease is closed or revoked first). */
+  readonly lost: Promise<LeaseLostError>;
+  private resolveLost!: (e: LeaseLostError) => void;
+
+  constructor(
+    private readonly rpc: Rpc,
+    readonly id: bigint,
+    grantedTtl: number,
+    grantedAt: number,
+  ) {
+    super();
+    this.ttl = grantedTtl;
+    this.expiresAt = grantedAt + grantedTtl * 1000;
+    this.lost = new Promise((resolve) => (this.resolveLost = resolve));
+    void this.run();
+  }
+
+  /** True once the lease is known to be gone. */
+  get isLost(): boolean {
+    return this.lostError !== null;
+  }
+
+  /** The id as etcd prints it in keys (lowercase hex, as Go's %x). */
+  get hexId(): string {
+    return this.id.toString(16);
+  }
+
+  /** Stops renewing; the lease expires after its TTL (its keys with it). */
+  close(): void {
+    this.stop();
+  }
+
+  /** Stops renewing and revokes the lease now (its keys are deleted). */
+  async revoke(): Promise<void> {
+    this.stop();
+    await revokeLease(this.rpc, this.id);
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.call?.cancel();
+  }
+
+  private declareLost(reason: string): void {
+    if (this.lostError !== null) return;
+    this.lostError = new LeaseLostError(`lease ${this.hexId} lost: ${reason}`);
+    this.stop();
+    this.resolveLost(this.lostError);
+    this.emit('lost', this.lostError);
+  }
+
+  private async run(): Promise<void> {
+    let avoid: Endpoint | undefined;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      const ended = await this.stream(avoid, () => {
+        attempt = 0;
+      });
+      if (this.stopped) return;
+      if (ended.error instanceof LeaseNotFoundError) return this.declareLost(ended.error.message);
+      if (ended.error instanceof ClientClosedError) return this.stop();
+      if (ended.endpoint !== undefined && ended.error instanceof EtcdError && judge(ended.error, 'idempotent', false).endpointFault) ended.endpoint.failed();
+      avoid = ended.endpoint;
+      if (Date.now() >= this.expiresAt && !(await this.stillAlive())) return;
+      try {
+        await this.rpc.pause(backoffMs(attempt, this.rpc.limits), undefined);
+      } catch {
+        return this.stop();
+      }
+    }
+  }
+
+  /** Past the expected expiry without a renewal: ask the cluster (false: declared lost). */
+  private async stillAlive(): Promise<boolean> {
+    try {
+      const r = await leaseTimeToLive(this.rpc, this.id);
+      if (r.ttl > 0) return true;
+      this.declareLost('expired before it could be renewed');
+      return false;
+    } catch (e) {
+      if (e instanceof ClientClosedError) this.stop();
+      // Cannot tell yet (no member answers): keep trying to renew.
+      return !this.stopped;
+    }
+  }
+
+  /** One keep-alive stream; resolves with why it ended. */
+  private async stream(avoid: Endpoint | undefined, onRenewed: () => void): Promise<{ error: unknown; endpoint: Endpoint | undefined }> {
+    let sentAt = 0;
+    let endpoint: Endpoint | undefined;
+    let done!: (error: unknown) => void;
+    const ended = new Promise<{ error: unknown; endpoint: Endpoint | undefined }>((resolve) => (done = (error) => resolve({ error, endpoint })));
+    const sink: CallSink = {
+      message: (data) => {
+        const r = LEASE_METHODS.keepAlive.response.decode(data) as unknown as PbKeepAliveResponseIn;
+        const ttl = num(r.TTL);
+        if (ttl <= 0) {
+          this.declareLost('expired or revoked');
+          return;
+        }
+        this.ttl = ttl;
+        this.expiresAt = sentAt + ttl * 1000;
+        onRenewed();
+        this.emit('keepalive', ttl);
+        this.schedule(send);
+      },
+      end: (error) => {
+        clearTimeout(this.timer);
+        done(error ?? errorFromStatus(Status.UNAVAILABLE, 'keep-alive stream ended by the server'));
+      },
+    };
+    const send = (): void => {
+      sentAt = Date.now();
+      this.call?.send(LEASE_METHODS.keepAlive.request.encode({ ID: this.id.toString() }).finish());
+    };
+    try {
+      const handle = await this.rpc.openStream(LEASE_METHODS.keepAlive, sink, avoid);
+      endpoint = handle.endpoint;
+      this.call = handle.call;
+    } catch (e) {
+      return { error: e, endpoint: undefined };
+    }
+    if (this.stopped) this.call.cancel();
+    else send();
+    return ended;
+  }
+
+  private schedule(send: () => void): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(send, (this.ttl * 1000) / this.rpc.limits.leaseKeepAlivesPerTtl);
+  }
+}
