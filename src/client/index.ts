@@ -24,3 +24,8 @@ export { compare, op, TxnBuilder, type Compare, type CompareOp, type Op, type Op
 export { Watcher, type WatchEvent, type WatchFilter, type WatchOptions } from './watch.ts';
 export { Lease, type LeaseEvents, type LeaseGrantResult, type LeaseTimeToLiveResult } from './lease.ts';
 export * from './errors.ts';
+export { Mutex } from './recipes/lock.ts';
+export { Election } from './recipes/election.ts';
+export { Barrier, DoubleBarrier } from './recipes/barrier.ts';
+export { PRIORITY_MAX, PriorityQueue, Queue } from './recipes/queue.ts';
+export { stm, type StmOptions, type StmTxn } from './recipes/stm.ts';

@@ -101,6 +101,7 @@ export class Lease extends EventEmitter<LeaseEvents> {
   /** Resolves with the loss (never if the lease is closed or revoked first). */
   readonly lost: Promise<LeaseLostError>;
   private resolveLost!: (e: LeaseLostError) => void;
+  private readonly lostController = new AbortController();
 
   constructor(
     private readonly rpc: Rpc,
@@ -118,6 +119,11 @@ export class Lease extends EventEmitter<LeaseEvents> {
   /** True once the lease is known to be gone. */
   get isLost(): boolean {
     return this.lostError !== null;
+  }
+
+  /** Aborted (with the LeaseLostError) when the lease is lost: ends waits that depend on it. */
+  get lostSignal(): AbortSignal {
+    return this.lostController.signal;
   }
 
   /** The id as etcd prints it in keys (lowercase hex, as Go's %x). */
@@ -147,6 +153,7 @@ export class Lease extends EventEmitter<LeaseEvents> {
     this.lostError = new LeaseLostError(`lease ${this.hexId} lost: ${reason}`);
     this.stop();
     this.resolveLost(this.lostError);
+    this.lostController.abort(this.lostError);
     this.emit('lost', this.lostError);
   }
 
