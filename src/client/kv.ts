@@ -141,8 +141,13 @@ export interface PbDeleteRangeResponseIn {
 const SORT_TARGETS: readonly SortTarget[] = ['KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE'];
 const SORT_ORDERS: readonly SortOrder[] = ['NONE', 'ASCEND', 'DESCEND'];
 
-/** The [key, range_end) pair of a selector, with etcd's conventions for prefix and from-key. */
-export function keyRange(key: Bytes, sel: KeySelector = {}): { key: Buffer; range_end: Buffer } {
+/**
+ * The [key, range_end) pair of a selector, with etcd's conventions for prefix and from-key.
+ * A single key has no range_end at all: etcd reads a range_end that is present but empty as
+ * "every key from key on" (Go clients never send one: proto3 omits empty bytes, protobufjs
+ * writes whatever field is set).
+ */
+export function keyRange(key: Bytes, sel: KeySelector = {}): { key: Buffer; range_end?: Buffer } {
   let k = toBytes(key);
   const chosen = [sel.prefix === true, sel.rangeEnd !== undefined, sel.fromKey === true].filter(Boolean).length;
   if (chosen > 1) throw new TypeError('choose one of prefix, rangeEnd and fromKey');
@@ -154,7 +159,8 @@ export function keyRange(key: Bytes, sel: KeySelector = {}): { key: Buffer; rang
     if (k.length === 0) k = Buffer.from([0]);
     return { key: k, range_end: Buffer.from([0]) };
   }
-  return { key: k, range_end: sel.rangeEnd === undefined ? Buffer.alloc(0) : toBytes(sel.rangeEnd) };
+  const end = sel.rangeEnd === undefined ? undefined : toBytes(sel.rangeEnd);
+  return end === undefined || end.length === 0 ? { key: k } : { key: k, range_end: end };
 }
 
 export function rangeRequest(key: Bytes, o: GetOptions = {}): object {

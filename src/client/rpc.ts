@@ -273,7 +273,8 @@ export class Rpc {
       const onAbort = (): void => call?.cancel();
       const sink: CallSink = {
         message: (data) => {
-          reply = data;
+          // A view into the received chunk, whose memory the HTTP/2 session may reuse: keep a copy.
+          reply = Buffer.from(data);
         },
         end: (error) => {
           signal?.removeEventListener('abort', onAbort);
