@@ -121,6 +121,11 @@ export class Lease extends EventEmitter<LeaseEvents> {
     return this.lostError !== null;
   }
 
+  /** The URL of the member the keep-alive stream is on (undefined between streams). */
+  get endpoint(): string | undefined {
+    return this.call?.endpointUrl;
+  }
+
   /** Aborted (with the LeaseLostError) when the lease is lost: ends waits that depend on it. */
   get lostSignal(): AbortSignal {
     return this.lostController.signal;
@@ -163,6 +168,7 @@ export class Lease extends EventEmitter<LeaseEvents> {
       const ended = await this.stream(avoid, () => {
         attempt = 0;
       });
+      this.call = null;
       if (this.stopped) return;
       if (ended.error instanceof LeaseNotFoundError) return this.declareLost(ended.error.message);
       if (ended.error instanceof ClientClosedError) return this.stop();

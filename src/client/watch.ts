@@ -112,6 +112,11 @@ export class Watcher implements AsyncIterable<WatchEvent> {
     void this.run();
   }
 
+  /** The URL of the member currently streaming this watch (undefined between streams). */
+  get endpoint(): string | undefined {
+    return this.call?.endpointUrl;
+  }
+
   /** The last revision whose events were all delivered (or skipped by filters). */
   get revision(): number {
     return Math.max(0, this.nextRevision - 1);
@@ -178,6 +183,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
       } catch (e) {
         error = e;
       }
+      this.call = null;
       if (this.closed) return;
       const ended = error instanceof StreamEnded ? error : undefined;
       const cause = ended?.error ?? error;
@@ -201,6 +207,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
   private async stream(avoid: Endpoint | undefined, onCreated: () => void): Promise<never> {
     let fragments: PbEventIn[] = [];
     let endpoint: Endpoint | undefined;
+    // The first reason wins (a cancel that follows it reports CancelledError too).
     let endStream!: (e: EtcdError) => void;
     const ended = new Promise<never>((_, reject) => (endStream = (e) => reject(new StreamEnded(e, endpoint))));
     const sink: CallSink = {
@@ -209,8 +216,8 @@ export class Watcher implements AsyncIterable<WatchEvent> {
         try {
           res = WATCH.response.decode(data) as unknown as PbWatchResponseIn;
         } catch (e) {
-          this.call?.cancel();
           endStream(errorFromStatus(Status.INTERNAL, `undecodable watch response: ${(e as Error).message}`));
+          this.call?.cancel();
           return;
         }
         const revision = num(res.header?.revision);
@@ -220,8 +227,8 @@ export class Watcher implements AsyncIterable<WatchEvent> {
             compactRevision > 0
               ? new CompactedError('etcdserver: mvcc: required revision has been compacted', Status.OUT_OF_RANGE, compactRevision)
               : errorFromStatus(Status.CANCELLED, res.cancel_reason || 'watch canceled by the server');
-          this.call?.cancel();
           endStream(error);
+          this.call?.cancel();
           return;
         }
         if (res.created) {

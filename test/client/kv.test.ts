@@ -152,6 +152,42 @@ function suite(flavour: Flavour, size: number): void {
       await client.revoke(lease.id);
     });
 
+    test('watch: a prefix with prevKv, a filter, a past start revision, and a compacted start as CompactedError', async () => {
+      const watcher = client.watch('wt/', { prefix: true, prevKv: true });
+      const noDeletes = client.watch('wt/', { prefix: true, filters: ['noDelete'] });
+      await Promise.all([watcher.created, noDeletes.created]);
+      const first = await client.put('wt/a', '1');
+      await client.put('wt/a', '2');
+      await client.put('wt-other', 'x');
+      await client.delete('wt/a');
+      const seen: string[] = [];
+      for await (const e of watcher) {
+        seen.push(`${e.type} ${e.kv.key} ${e.kv.value} prev=${e.prevKv?.value ?? '-'} @${e.kv.modRevision - first.header.revision}`);
+        if (seen.length === 3) break;
+      }
+      assert.deepEqual(seen, ['put wt/a 1 prev=- @0', 'put wt/a 2 prev=1 @1', 'delete wt/a  prev=2 @3']);
+      const puts: string[] = [];
+      for await (const e of noDeletes) {
+        puts.push(`${e.type} ${e.kv.value}`);
+        if (puts.length === 2) break;
+      }
+      assert.deepEqual(puts, ['put 1', 'put 2']);
+      assert.equal(noDeletes.revision >= first.header.revision + 1, true);
+
+      const replay: number[] = [];
+      for await (const e of client.watch('wt/a', { startRevision: first.header.revision })) {
+        replay.push(e.kv.modRevision);
+        if (replay.length === 3) break;
+      }
+      assert.deepEqual(replay, [first.header.revision, first.header.revision + 1, first.header.revision + 3]);
+
+      await client.compact(first.header.revision + 2);
+      const compacted = client.watch('wt/a', { startRevision: first.header.revision });
+      await assert.rejects(async () => {
+        for await (const e of compacted) assert.fail(`no event expected, got ${e.type}`);
+      }, (e: unknown) => e instanceof CompactedError && e.compactRevision === first.header.revision + 2);
+    });
+
     test('a request over --max-request-bytes fails with RequestTooLargeError', async () => {
       await assert.rejects(client.put('big', Buffer.alloc(1_600_000, 1)), RequestTooLargeError);
     });
