@@ -8,7 +8,7 @@
  * resign act only while the key still has that create revision, so a deposed leader cannot
  * speak for a later term.
  */
-import { ElectionNoLeaderError, ElectionNotLeaderError, IndeterminateError, SessionExpiredError } from '../errors.ts';
+import { CompactedError, ElectionNoLeaderError, ElectionNotLeaderError, IndeterminateError, SessionExpiredError } from '../errors.ts';
 import type { Client } from '../client.ts';
 import type { Bytes, KeyValue, ResponseHeader } from '../kv.ts';
 import type { Lease } from '../lease.ts';
@@ -113,19 +113,30 @@ export class Election {
 
   /**
    * The leaders as they come and go: the current one first (once there is one), then each
-   * proclaimed value and each successor. Ends when the signal aborts.
+   * value it proclaims and each successor with its values, in order and without gaps: after a
+   * leader's key is deleted, the successor is read at the revision of that deletion. (If that
+   * revision is compacted meanwhile, observation goes on from the current leader.) Ends with
+   * the signal's reason when it aborts.
    */
   async *observe(options: { signal?: AbortSignal } = {}): AsyncGenerator<KeyValue> {
     const signal = options.signal;
-    let from = 0;
+    let at = 0;
     for (;;) {
       checkSignal(signal);
-      const r = await this.client.get(this.pfx, { prefix: true, sort: { target: 'CREATE', order: 'ASCEND' }, limit: 1, signal });
-      let leader = r.kvs[0];
-      let revision = r.header.revision;
+      let leader: KeyValue | undefined;
+      let revision: number;
+      try {
+        const r = await this.client.get(this.pfx, { prefix: true, sort: { target: 'CREATE', order: 'ASCEND' }, limit: 1, revision: at, signal });
+        leader = r.kvs[0];
+        revision = at === 0 ? r.header.revision : at;
+      } catch (e) {
+        if (!(e instanceof CompactedError)) throw e;
+        at = 0;
+        continue;
+      }
       if (leader === undefined) {
-        // No leader yet: the first key put under the prefix is the next one.
-        const e = await waitEvent(this.client, this.pfx, Math.max(from, revision + 1), 'put', signal, { prefix: true });
+        // No leader at that point: the first key put under the prefix after it is the next one.
+        const e = await waitEvent(this.client, this.pfx, revision + 1, 'put', signal, { prefix: true });
         leader = e.kv;
         revision = e.kv.modRevision;
       }
@@ -137,10 +148,10 @@ export class Election {
       try {
         for await (const e of watcher) {
           if (e.type === 'delete') {
-            from = e.kv.modRevision + 1;
+            at = e.kv.modRevision;
             break;
           }
-          if (e.kv.createRevision === leader.createRevision && !e.kv.value.equals(leader.value)) {
+          if (!e.kv.value.equals(leader.value)) {
             leader = e.kv;
             yield leader;
           }

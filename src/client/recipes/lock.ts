@@ -70,12 +70,13 @@ export class Mutex {
     return undefined;
   }
 
-  /** Releases the lock (or gives up waiting for it). */
-  async unlock(): Promise<void> {
-    if (this.myKey === undefined) return;
-    await this.client.delete(this.myKey);
+  /** Releases the lock (or gives up waiting for it); returns the header of the release. */
+  async unlock(): Promise<ResponseHeader | undefined> {
+    if (this.myKey === undefined) return undefined;
+    const r = await this.client.delete(this.myKey);
     this.myKey = undefined;
     this.myRev = 0;
+    return r.header;
   }
 
   /** A txn comparison that holds only while this contender owns the lock. */
