@@ -108,6 +108,7 @@ export class Rpc {
   private token: string | null = null;
   private authenticating: Promise<string | null> | null = null;
   private closed = false;
+  private authenticationCount = 0;
   /** Aborted on close(): ends every wait and stream of the client. */
   readonly closing = new AbortController();
 
@@ -124,6 +125,11 @@ export class Rpc {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** How many times the client has authenticated (once, plus once per token refused). */
+  get authentications(): number {
+    return this.authenticationCount;
   }
 
   /** The next endpoint in turn that is not cooling down (the soonest-cooled one if none is). */
@@ -257,6 +263,7 @@ export class Rpc {
     try {
       const res = await this.unary<{ token: string }>(desc, { name: auth.username, password: auth.password }, 'idempotent', { timeoutMs: Math.max(1, deadline - Date.now()) });
       this.token = res.token;
+      this.authenticationCount++;
     } catch (e) {
       // As etcd's client: a cluster without auth takes requests without a token.
       if (!(e instanceof AuthNotEnabledError)) throw e;
