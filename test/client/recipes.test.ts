@@ -21,7 +21,20 @@ import {
   TooManyClientsError,
   type Lease,
 } from '../../src/client/index.ts';
-import { etcdAvailable, etcdctl, startCluster, type Flavour, type ProcessCluster } from '../helpers/processes.ts';
+import { spawn } from 'node:child_process';
+import { ETCDCTL_BIN, etcdAvailable, etcdctl, startCluster, type Flavour, type ProcessCluster } from '../helpers/processes.ts';
+
+/** Runs a long-lived etcdctl command until its output contains `text` (or 10 s pass); returns the output. */
+async function etcdctlUntil(args: string[], text: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const child = spawn(ETCDCTL_BIN, args, { env });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise((r) => child.once('exit', r));
+  for (const end = Date.now() + 10_000; !out.includes(text) && Date.now() < end; ) await sleep(50);
+  child.kill('SIGKILL');
+  await exited;
+  return out;
+}
 
 function suite(flavour: Flavour, size: number): void {
   describe(`client recipes against ${flavour}`, { skip: flavour === 'etcd' && !etcdAvailable() ? 'etcd not installed' : false }, () => {
@@ -135,6 +148,33 @@ function suite(flavour: Flavour, size: number): void {
       await mutex.unlock();
       assert.equal((await held).code, 0);
       assert.ok(waited >= 300, `waited ${waited} ms for etcdctl's hold`);
+    });
+
+    test('election interoperates with etcdctl elect: each sees the other lead, in turn', async () => {
+      const { client, lease } = await contender();
+      const env = { ...process.env, ETCDCTL_API: '3', ETCDCTL_ENDPOINTS: cluster.endpoints };
+      const ctl = spawn(ETCDCTL_BIN, ['elect', 'elect/ctl', 'from-etcdctl'], { env });
+      let out = '';
+      ctl.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      const exited = new Promise((r) => ctl.once('exit', r));
+      try {
+        const election = new Election(client, lease, 'elect/ctl');
+        for (const end = Date.now() + 10_000; !out.includes('from-etcdctl') && Date.now() < end; ) await sleep(50);
+        assert.equal((await election.leader()).value.toString(), 'from-etcdctl');
+        const campaign = election.campaign('from-client');
+        await sleep(300);
+        assert.equal((await election.leader()).value.toString(), 'from-etcdctl', 'we wait while etcdctl leads');
+        ctl.kill('SIGINT'); // etcdctl resigns (revokes its session) on interrupt
+        await campaign;
+        assert.equal((await election.leader()).value.toString(), 'from-client');
+        // etcdctl observes us as the leader.
+        const observer = await etcdctlUntil(['elect', '-l', 'elect/ctl'], 'from-client', env);
+        assert.match(observer, /from-client/);
+        await election.resign();
+      } finally {
+        ctl.kill('SIGKILL');
+        await exited;
+      }
     });
 
     test('election: one leader per term, proclaim and observe, a resigned or expired leader cannot act', async () => {
