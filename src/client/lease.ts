@@ -95,6 +95,7 @@ export class Lease extends EventEmitter<LeaseEvents> {
   private expiresAt: number;
   private ttl: number;
   private call: Call | null = null;
+  /** The next renewal on the current stream. */
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private lostError: LeaseLostError | null = null;
@@ -186,8 +187,12 @@ export class Lease extends EventEmitter<LeaseEvents> {
   /** Past the expected expiry without a renewal: ask the cluster (false: declared lost). */
   private async stillAlive(): Promise<boolean> {
     try {
+      const asked = Date.now();
       const r = await leaseTimeToLive(this.rpc, this.id);
-      if (r.ttl > 0) return true;
+      if (r.ttl > 0) {
+        this.expiresAt = asked + r.ttl * 1000;
+        return true;
+      }
       this.declareLost('expired before it could be renewed');
       return false;
     } catch (e) {
@@ -197,50 +202,57 @@ export class Lease extends EventEmitter<LeaseEvents> {
     }
   }
 
-  /** One keep-alive stream; resolves with why it ended. */
+  /**
+   * One keep-alive stream; resolves with why it ended. Renewals go out every TTL / n whether
+   * or not the last was answered; each answer renews from the time its request was sent. A
+   * stream that leaves the lease unrenewed past its expiry is given up (the caller then asks
+   * the cluster whether the lease still lives).
+   */
   private async stream(avoid: Endpoint | undefined, onRenewed: () => void): Promise<{ error: unknown; endpoint: Endpoint | undefined }> {
-    let sentAt = 0;
+    const sentAt: number[] = [];
     let endpoint: Endpoint | undefined;
     let done!: (error: unknown) => void;
     const ended = new Promise<{ error: unknown; endpoint: Endpoint | undefined }>((resolve) => (done = (error) => resolve({ error, endpoint })));
     const sink: CallSink = {
       message: (data) => {
         const r = LEASE_METHODS.keepAlive.response.decode(data) as unknown as PbKeepAliveResponseIn;
+        const sent = sentAt.shift() ?? Date.now();
         const ttl = num(r.TTL);
         if (ttl <= 0) {
           this.declareLost('expired or revoked');
           return;
         }
         this.ttl = ttl;
-        this.expiresAt = sentAt + ttl * 1000;
+        this.expiresAt = Math.max(this.expiresAt, sent + ttl * 1000);
         onRenewed();
         this.emit('keepalive', ttl);
-        this.schedule(send);
       },
       end: (error) => {
         clearTimeout(this.timer);
         done(error ?? errorFromStatus(Status.UNAVAILABLE, 'keep-alive stream ended by the server'));
       },
     };
-    const send = (): void => {
-      sentAt = Date.now();
-      this.call?.send(LEASE_METHODS.keepAlive.request.encode({ ID: this.id.toString() }).finish());
+    const send = (call: Call): void => {
+      if (this.stopped) return;
+      if (Date.now() >= this.expiresAt) {
+        call.cancel();
+        return;
+      }
+      sentAt.push(Date.now());
+      call.send(LEASE_METHODS.keepAlive.request.encode({ ID: this.id.toString() }).finish());
+      this.timer = setTimeout(() => send(call), (this.ttl * 1000) / this.rpc.limits.leaseKeepAlivesPerTtl);
     };
+    let call: Call;
     try {
       const handle = await this.rpc.openStream(LEASE_METHODS.keepAlive, sink, avoid);
       endpoint = handle.endpoint;
-      this.call = handle.call;
+      call = handle.call;
+      this.call = call;
     } catch (e) {
       return { error: e, endpoint: undefined };
     }
-    if (this.stopped) this.call.cancel();
-    else send();
+    if (this.stopped) call.cancel();
+    else send(call);
     return ended;
-  }
-
-  private schedule(send: () => void): void {
-    clearTimeout(this.timer);
-    if (this.stopped) return;
-    this.timer = setTimeout(send, (this.ttl * 1000) / this.rpc.limits.leaseKeepAlivesPerTtl);
   }
 }

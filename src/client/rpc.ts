@@ -88,7 +88,8 @@ export function judge(error: EtcdError, safety: Safety, deadlinePassed: boolean)
   if (error instanceof TooManyRequestsError) return { verdict: 'retry', endpointFault: false };
   if (error instanceof DeadlineExceededError) return { verdict: deadlinePassed ? (safety === 'idempotent' ? 'fail' : 'indeterminate') : transient, endpointFault: false };
   if (error instanceof ServerTimeoutError || error instanceof LeaderChangedError) return { verdict: transient, endpointFault: false };
-  if (error instanceof StoppedError || error instanceof UnavailableError) return { verdict: transient, endpointFault: true };
+  // CANCELLED from the server: it ended the call (e.g. shutting down), not the caller.
+  if (error instanceof StoppedError || error instanceof UnavailableError || error instanceof CancelledError) return { verdict: transient, endpointFault: true };
   return { verdict: 'fail', endpointFault: false };
 }
 
@@ -170,8 +171,9 @@ export class Rpc {
           this.forgetToken(token);
           continue;
         }
-        if (e instanceof CancelledError && options.signal?.aborted) {
-          throw safety === 'mutation' ? new IndeterminateError(desc.path, e) : e;
+        // Canceled here (the caller's signal, or close()) after the request may have left.
+        if (e instanceof CancelledError && (options.signal?.aborted === true || this.closed)) {
+          throw safety === 'mutation' ? new IndeterminateError(desc.path, e) : this.closed ? new ClientClosedError('client closed', Status.CANCELLED, { cause: e }) : e;
         }
         const { verdict, endpointFault } = judge(e, safety, Date.now() >= deadline);
         if (endpointFault) endpoint.failed();

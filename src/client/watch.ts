@@ -14,7 +14,7 @@
  */
 import { num, type Int64 } from '../api/etcd/convert.ts';
 import { Status } from '../api/grpc/status.ts';
-import { ClientClosedError, CompactedError, EtcdError, errorFromStatus } from './errors.ts';
+import { CancelledError, ClientClosedError, CompactedError, EtcdError, errorFromStatus, WatchCanceledError } from './errors.ts';
 import { fromKeyValue, keyRange, type Bytes, type KeySelector, type KeyValue, type PbHeaderIn, type PbKeyValueIn } from './kv.ts';
 import { backoffMs, judge, method, type Rpc } from './rpc.ts';
 import type { Call, CallSink, Endpoint } from './transport.ts';
@@ -61,6 +61,17 @@ function fromEvent(e: PbEventIn): WatchEvent {
   const event: WatchEvent = { type: e.type === 1 ? 'delete' : 'put', kv: fromKeyValue(e.kv!) };
   if (e.prev_kv) event.prevKv = fromKeyValue(e.prev_kv);
   return event;
+}
+
+/**
+ * The error for a watch the server canceled: a known condition as its class (a transient one,
+ * such as "no leader", makes the watcher move to another member), anything else ends the
+ * watcher with WatchCanceledError.
+ */
+function canceled(reason: string): EtcdError {
+  const mapped = errorFromStatus(Status.CANCELLED, reason);
+  if (mapped.constructor !== EtcdError && mapped.constructor !== CancelledError) return mapped;
+  return new WatchCanceledError(reason === '' ? 'watch canceled by the server' : reason, Status.CANCELLED);
 }
 
 /** Why a stream ended, and on which endpoint. */
@@ -223,11 +234,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
         const revision = num(res.header?.revision);
         if (res.canceled) {
           const compactRevision = num(res.compact_revision);
-          const error =
-            compactRevision > 0
-              ? new CompactedError('etcdserver: mvcc: required revision has been compacted', Status.OUT_OF_RANGE, compactRevision)
-              : errorFromStatus(Status.CANCELLED, res.cancel_reason || 'watch canceled by the server');
-          endStream(error);
+          endStream(compactRevision > 0 ? new CompactedError('etcdserver: mvcc: required revision has been compacted', Status.OUT_OF_RANGE, compactRevision) : canceled(res.cancel_reason));
           this.call?.cancel();
           return;
         }
