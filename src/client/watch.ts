@@ -133,7 +133,15 @@ export class Watcher implements AsyncIterable<WatchEvent> {
     return Math.max(0, this.nextRevision - 1);
   }
 
-  /** Stops the watch; iteration ends after the events already buffered. */
+  /**
+   * Asks the member for a progress notification (etcd ≥ 3.4): once it arrives, `revision` is
+   * the member's current revision if no event is pending. Ignored between streams.
+   */
+  requestProgress(): void {
+    this.call?.send(this.rpc.encode(WATCH, { progress_request: {} }));
+  }
+
+  /** Stops the watch; iteration ends after the events already buffered. Iterate a watcher once. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -195,6 +203,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
         error = e;
       }
       this.call = null;
+      this.paused = false;
       if (this.closed) return;
       const ended = error instanceof StreamEnded ? error : undefined;
       const cause = ended?.error ?? error;

@@ -174,6 +174,18 @@ function suite(flavour: Flavour, size: number): void {
       assert.deepEqual(puts, ['put 1', 'put 2']);
       assert.equal(noDeletes.revision >= first.header.revision + 1, true);
 
+      // A progress notification moves the resume point past revisions with no event for us.
+      const quiet = client.watch('wt/', { prefix: true });
+      await quiet.created;
+      const head = (await client.put('elsewhere', 'x')).header.revision;
+      assert.ok(quiet.revision < head);
+      for (const end = Date.now() + 5_000; quiet.revision < head && Date.now() < end; ) {
+        quiet.requestProgress();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(quiet.revision, head);
+      quiet.close();
+
       const replay: number[] = [];
       for await (const e of client.watch('wt/a', { startRevision: first.header.revision })) {
         replay.push(e.kv.modRevision);
