@@ -92,6 +92,7 @@ function suite(flavour: Flavour): void {
         // server's request timeout, 6 s in etcd and Conclave, and ends indeterminate).
         for (const end = Date.now() + 15_000; Date.now() < end && (acked.length - ackedBeforeKill < 50 || readsAfterKill < 50); ) await sleep(100);
         stop = true;
+        const window = Date.now() - killedAt;
         await Promise.all(loops);
         const ackedAfterKill = acked.length - ackedBeforeKill;
         assert.ok(ackedAfterKill > 0, 'puts continue on the other members');
@@ -107,7 +108,7 @@ function suite(flavour: Flavour): void {
         const unknown = new Set(indeterminate);
         for (const v of applied) assert.ok(acked.includes(v) || unknown.has(v), `applied ${v} was acknowledged or reported indeterminate`);
         const appliedIndeterminate = indeterminate.filter((v) => counts.has(v)).length;
-        console.log(`${flavour}: ${acked.length} acked (${ackedAfterKill} after the kill), ${indeterminate.length} indeterminate (${appliedIndeterminate} of them applied), ${readsAfterKill} reads after the kill, slowest read ${slowestRead} ms`);
+        console.log(`${flavour}: ${acked.length} acked (${ackedAfterKill} after the kill), ${indeterminate.length} indeterminate (${appliedIndeterminate} of them applied), ${readsAfterKill} reads in the ${window} ms after the kill, slowest read ${slowestRead} ms`);
       } finally {
         client.close();
         await heal();
