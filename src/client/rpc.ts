@@ -124,10 +124,6 @@ export class Rpc {
     this.endpoints = urls.map((u) => new Endpoint(u, tls, limits));
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   /** How many times the client has authenticated (once, plus once per token refused). */
   get authentications(): number {
     return this.authenticationCount;

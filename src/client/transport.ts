@@ -28,6 +28,8 @@ interface SessionState {
   readonly session: http2.ClientHttp2Session;
   /** Streams above this id were refused by the server's GOAWAY (never processed). */
   goawayLastStreamId: number;
+  /** Calls in progress on this connection. */
+  readonly calls: Set<Call>;
   active: number;
   pingTimer: NodeJS.Timeout;
 }
@@ -93,6 +95,7 @@ export class Call {
       const refused = stream.rstCode === NGHTTP2_REFUSED_STREAM || (stream.id !== undefined && stream.id > state.goawayLastStreamId);
       this.finish(new ConnectionError(`${endpoint}: stream closed before a status (HTTP/2 code ${stream.rstCode})`, endpoint, !refused));
     });
+    state.calls.add(this);
     if (deadline !== undefined) {
       this.deadlineTimer = setTimeout(() => this.abort(new DeadlineExceededError('context deadline exceeded', Status.DEADLINE_EXCEEDED)), Math.max(0, deadline - Date.now()));
     }
@@ -107,6 +110,16 @@ export class Call {
   /** No more requests (the server may still answer). */
   halfClose(): void {
     if (!this.ended && !this.stream.destroyed) this.stream.end();
+  }
+
+  /**
+   * The server's GOAWAY says it processed no stream above `lastStreamId`: a call above it ends
+   * now as never sent (the server will not answer it).
+   */
+  refusedAbove(lastStreamId: number): void {
+    if (this.stream.id !== undefined && this.stream.id > lastStreamId) {
+      this.abort(new ConnectionError(`${this.endpoint}: the server went away before taking the request (GOAWAY)`, this.endpoint, false));
+    }
   }
 
   /** Ends the call locally; the sink gets a CancelledError. */
@@ -137,6 +150,7 @@ export class Call {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.deadlineTimer);
+    this.state.calls.delete(this);
     this.state.active--;
     if (this.state.active === 0) this.state.session.unref();
     this.sink.end(error);
@@ -231,11 +245,12 @@ export class Endpoint {
       session.once('connect', () => {
         clearTimeout(timer);
         session.removeAllListeners('error');
-        const state: SessionState = { session, goawayLastStreamId: Infinity, active: 0, pingTimer: this.pinger(session) };
+        const state: SessionState = { session, goawayLastStreamId: Infinity, calls: new Set(), active: 0, pingTimer: this.pinger(session) };
         session.on('error', () => {});
         session.on('goaway', (_code: number, lastStreamId: number) => {
           state.goawayLastStreamId = lastStreamId;
           if (this.current === state) this.current = null;
+          for (const call of [...state.calls]) call.refusedAbove(lastStreamId);
         });
         session.on('close', () => {
           clearInterval(state.pingTimer);

@@ -81,7 +81,7 @@ export const op = {
   }),
 };
 
-export function txnRequest(conditions: readonly Compare[], success: readonly Op[], failure: readonly Op[]): object {
+function txnRequest(conditions: readonly Compare[], success: readonly Op[], failure: readonly Op[]): object {
   return { compare: conditions.map((c) => c.wire), success: success.map((o) => o.wire), failure: failure.map((o) => o.wire) };
 }
 
