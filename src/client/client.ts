@@ -9,6 +9,8 @@
  *   client.close();
  */
 import { hexId, num, type Int64 } from '../api/etcd/convert.ts';
+import { Status } from '../api/grpc/status.ts';
+import { LeaseNotFoundError } from './errors.ts';
 import {
   deleteRequest,
   fromDeleteResponse,
@@ -139,6 +141,14 @@ export class Client {
     const grantedAt = Date.now();
     const g = await this.grant(ttlSeconds, options);
     return new Lease(this.rpc, g.id, g.ttl, grantedAt);
+  }
+
+  /** Keeps an existing lease alive (as `etcdctl lease keep-alive`); fails if it does not exist. */
+  async keepAlive(id: bigint): Promise<Lease> {
+    const askedAt = Date.now();
+    const ttl = await this.timeToLive(id);
+    if (ttl.ttl <= 0) throw new LeaseNotFoundError(`etcdserver: requested lease not found`, Status.NOT_FOUND);
+    return new Lease(this.rpc, id, ttl.grantedTtl, askedAt - (ttl.grantedTtl - ttl.ttl) * 1000);
   }
 
   /** A member's status (the next endpoint in turn answers). */

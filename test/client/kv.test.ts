@@ -214,10 +214,16 @@ function suite(flavour: Flavour, size: number): void {
       assert.ok((await client.leases()).ids.includes(lease.id));
       let renewals = 0;
       lease.on('keepalive', () => renewals++);
+      // An existing lease id kept alive by a second client (as etcdctl lease keep-alive).
+      const granted = await client.grant(2);
+      const kept = await client.keepAlive(granted.id);
+      await assert.rejects(client.keepAlive(987654321n), LeaseNotFoundError);
       // Well past the TTL: the keep-alives hold the lease and its key.
       await new Promise((r) => setTimeout(r, 3_500));
       assert.ok(renewals >= 2, `renewed ${renewals} times`);
       assert.equal(await client.getString('l/1'), 'x');
+      assert.ok((await client.timeToLive(granted.id)).ttl > 0, 'the lease kept alive by id lives past its TTL');
+      await kept.revoke();
       const lost = lease.lost;
       const other = new Client({ endpoints: [cluster.members.at(-1)!.clientUrl] });
       try {
