@@ -5,9 +5,10 @@
  * A Lease renews over a LeaseKeepAlive stream every TTL / leaseKeepAlivesPerTtl. When the stream
  * fails it opens another on a different member. It emits 'keepalive' (remaining TTL in seconds)
  * after each renewal and 'lost' (LeaseLostError) once, when the lease is gone: the server
- * answered TTL 0 or "lease not found", or no renewal succeeded before its expiry and the cluster
- * confirms it expired. A leader change renews every lease in etcd and Conclave, so the client
- * asks before giving a lease up rather than trusting its own clock.
+ * answered TTL 0 or "lease not found"; or no renewal succeeded before its expiry and the cluster
+ * confirms it expired; or the server refuses keep-alives for good (e.g. permission denied).
+ * A leader change renews every lease in etcd and Conclave, so the client asks before giving a
+ * lease up rather than trusting its own clock.
  */
 import { EventEmitter } from 'node:events';
 import { big, num, type Int64 } from '../api/etcd/convert.ts';
@@ -173,7 +174,12 @@ export class Lease extends EventEmitter<LeaseEvents> {
       if (this.stopped) return;
       if (ended.error instanceof LeaseNotFoundError) return this.declareLost(ended.error.message);
       if (ended.error instanceof ClientClosedError) return this.stop();
-      if (ended.endpoint !== undefined && ended.error instanceof EtcdError && judge(ended.error, 'idempotent', false).endpointFault) ended.endpoint.failed();
+      if (ended.error instanceof EtcdError) {
+        const { verdict, endpointFault } = judge(ended.error, 'idempotent', false);
+        // A refusal that no retry changes (e.g. permission denied): the lease cannot be kept.
+        if (verdict === 'fail') return this.declareLost(`keep-alive refused: ${ended.error.message}`);
+        if (endpointFault) ended.endpoint?.failed();
+      }
       avoid = ended.endpoint;
       if (Date.now() >= this.expiresAt && !(await this.stillAlive())) return;
       try {
