@@ -19,6 +19,7 @@
  * authenticate again and retry once.
  */
 import type { Method, Type } from 'protobufjs';
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { etcdService } from '../api/etcd/proto/load.ts';
 import { Status } from '../api/grpc/status.ts';
@@ -122,6 +123,8 @@ export class Rpc {
     private readonly auth: { username: string; password: string } | undefined,
   ) {
     this.endpoints = urls.map((u) => new Endpoint(u, tls, limits));
+    // One listener per call in flight: as many as the application runs at once.
+    setMaxListeners(Infinity, this.closing.signal);
   }
 
   /** How many times the client has authenticated (once, plus once per token refused). */
