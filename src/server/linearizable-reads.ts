@@ -62,6 +62,21 @@ export class LinearizableReads {
     this.waitingApply = still;
   }
 
+  /**
+   * The leader changed or was lost: the ReadIndex request in flight went to the old leader and
+   * may never be answered, so its reads fail now with LEADER_CHANGED (as etcd's do) instead of
+   * waiting out the timeout; clients retry them. Reads queued behind it get a new round.
+   */
+  onLeaderChanged(): void {
+    const round = this.round;
+    if (round === null) return;
+    clearTimeout(round.timer);
+    this.round = null;
+    const e = serverError('LEADER_CHANGED');
+    for (const r of round.readers) r.reject(e);
+    if (this.queued.length > 0) this.startRound();
+  }
+
   /** Fails every pending read (the member is stopping). */
   failAll(e: ServerError): void {
     const all = [...this.queued, ...(this.round?.readers ?? []), ...this.waitingApply.flatMap((w) => w.readers)];

@@ -768,6 +768,7 @@ export class Member {
   private onLeader(lead: NodeId): void {
     if (lead !== this.lead && lead !== '') this.counters.leaderChanges++;
     if (lead !== this.lead) this.log.info(lead === '' ? `member ${this.id} lost its leader` : `member ${this.id} elected leader ${lead} at term ${this.driver.status().term}`);
+    if (lead !== this.lead) this.reads.onLeaderChanged();
     this.lead = lead;
     if (this.driver.status().role !== 'leader') this.leaseDuties.demote();
   }
