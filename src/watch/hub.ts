@@ -6,7 +6,9 @@
  * revision's events for a watcher in one message. A watcher whose stream has no room for them
  * leaves the synced group at that revision; unsynced watchers (those, and new watchers with a
  * start revision in the past) read the history back from the store in bounded batches, a few
- * per event-loop turn, whenever their stream has room for a whole batch. A batch that reaches
+ * per event-loop turn, whenever their stream has room for a whole batch; one batch serves a
+ * group of them (read from the lowest revision any needs, each taking its own events), so many
+ * watchers falling behind together cost one read, not one each. A batch that reaches
  * the current revision moves the watcher back to the synced group in the same synchronous step,
  * so the next commit finds it there: no gap and no duplicate. Catching up never runs inside the
  * commit hook, where the store may already be at a later revision than the one being reported
@@ -15,13 +17,13 @@
  * A watcher that needs a revision below the compaction revision is canceled with the
  * compaction revision, as in etcd.
  */
-import { CompactedError, StoreClosedError, keyString } from '../mvcc/index.ts';
+import { CompactedError, StoreClosedError, keyBytes, keyString } from '../mvcc/index.ts';
 import type { HistoryBatch, MvccEvent, MvccStore } from '../mvcc/index.ts';
 import { StreamClosedError } from './errors.ts';
 import { WatcherGroup } from './group.ts';
 import { resolveWatchLimits } from './limits.ts';
 import type { WatchLimits } from './limits.ts';
-import { WatchStream } from './stream.ts';
+import { WatchStream, sumBytes } from './stream.ts';
 import type { StreamHost } from './stream.ts';
 import type { Watcher } from './watcher.ts';
 
@@ -166,26 +168,29 @@ export class WatchHub {
     setImmediate(() => this.catchUpTurn());
   }
 
+  /**
+   * One turn of catching up: the unsynced watchers whose stream has room for a batch, in queue
+   * order, are served in groups of up to catchUpWatchersPerBatch, each group from one history
+   * read (etcd's syncWatchers): at most catchUpBatchesPerTurn reads, each watcher at most once.
+   */
   private catchUpTurn(): void {
     this.catchUpScheduled = false;
     if (this.closed) return;
     let budget = this.limits.catchUpBatchesPerTurn;
+    let group: Watcher[] = [];
     for (const w of [...this.unsynced]) {
-      if (!w.stream.hasRoomForCatchUp()) continue;
+      if (w.state !== 'unsynced' || !w.stream.hasRoomForCatchUp()) continue;
       if (budget === 0) {
         this.scheduleCatchUp();
         return;
       }
+      group.push(w);
+      if (group.length < this.limits.catchUpWatchersPerBatch) continue;
       budget--;
-      try {
-        this.catchUp(w);
-      } catch (e) {
-        // The store closed: the member is stopping (and closes the hub) or swapping in a
-        // snapshot's store (replaceStore() schedules catch-up again).
-        if (!(e instanceof StoreClosedError)) throw e;
-        return;
-      }
+      if (!this.catchUpGroup(group)) return;
+      group = [];
     }
+    if (group.length > 0 && !this.catchUpGroup(group)) return;
     // Watchers still behind whose stream has room go on next turn; the others wait for roomFreed.
     for (const w of this.unsynced) {
       if (w.stream.hasRoomForCatchUp()) {
@@ -195,35 +200,77 @@ export class WatchHub {
     }
   }
 
-  /** One history batch for one unsynced watcher. */
-  private catchUp(w: Watcher): void {
+  /**
+   * One history batch read for a group of unsynced watchers, from the lowest revision any of them
+   * needs, over the smallest key range holding all of theirs; each gets its own events of it.
+   * False when the store is closed: the member is stopping (and closes the hub) or swapping in a
+   * snapshot's store (replaceStore() schedules catch-up again).
+   */
+  private catchUpGroup(group: readonly Watcher[]): boolean {
+    const compactRev = this.store.compactRevision;
+    const live: Watcher[] = [];
+    for (const w of group) {
+      // etcd cancels a watcher whose next revision lies below the compaction revision.
+      if (Math.max(w.minRevision, 1) < compactRev) {
+        this.leaveUnsynced(w);
+        w.stream.compacted(w, compactRev, new CompactedError().message);
+      } else {
+        live.push(w);
+      }
+    }
+    if (live.length === 0) return true;
     const rev = this.store.revision;
+    let from = Infinity;
+    let prevKv = false;
+    for (const w of live) {
+      from = Math.min(from, w.minRevision);
+      prevKv ||= w.prevKv;
+    }
+    const range = unionRange(live);
     let batch: HistoryBatch;
     try {
       batch = this.store.history({
-        key: w.key,
-        rangeEnd: w.rangeEnd,
-        fromRevision: w.minRevision,
+        key: range.key,
+        rangeEnd: range.rangeEnd,
+        fromRevision: from,
         toRevision: rev,
-        prevKv: w.prevKv,
+        prevKv,
         recordsMax: this.limits.catchUpBatchRecords,
         bytesMax: this.limits.catchUpBatchBytes,
       });
     } catch (e) {
-      if (!(e instanceof CompactedError)) throw e;
-      this.leaveUnsynced(w);
-      w.stream.compacted(w, this.store.compactRevision, e.message);
-      return;
+      if (e instanceof StoreClosedError) return false;
+      throw e;
     }
-    const events = batch.events.filter((ev) => w.accepts(ev));
-    // etcd's catch-up responses carry the current revision in their header.
-    if (events.length > 0) w.stream.pushCatchUp(w, rev, events);
-    if (batch.nextRevision > rev) {
-      this.toSynced(w);
-      w.stream.watcherSynced();
-    } else {
-      this.toUnsynced(w, batch.nextRevision); // to the back of the queue
+    const keys = batch.events.map((ev) => keyString(ev.kv.key));
+    // Events without prevKv, made once per event for the watchers that did not ask for it.
+    const bare: Array<MvccEvent | undefined> = [];
+    // Watchers wanting the same events (same selector and start) share one list.
+    const selections = new Map<string, { events: MvccEvent[]; bytes: number }>();
+    for (const w of live) {
+      const id = `${w.minRevision}:${w.selector}`;
+      let sel = selections.get(id);
+      if (sel === undefined) {
+        const events: MvccEvent[] = [];
+        for (let i = 0; i < batch.events.length; i++) {
+          const ev = batch.events[i]!;
+          if (ev.kv.modRevision < w.minRevision || !w.covers(keys[i]!) || !w.accepts(ev)) continue;
+          events.push(!w.prevKv && ev.prevKv !== undefined ? (bare[i] ??= { type: ev.type, kv: ev.kv }) : ev);
+        }
+        sel = { events, bytes: sumBytes(events) };
+        selections.set(id, sel);
+      }
+      // etcd's catch-up responses carry the current revision in their header. A stream that
+      // other watchers of the group filled meanwhile gets this one's events in a later turn.
+      if (sel.events.length > 0 && !w.stream.offer(w, rev, sel.events, sel.bytes)) continue;
+      if (batch.nextRevision > rev) {
+        this.toSynced(w);
+        w.stream.watcherSynced();
+      } else {
+        this.toUnsynced(w, Math.max(w.minRevision, batch.nextRevision)); // to the back of the queue
+      }
     }
+    return true;
   }
 
   private progressTick(): void {
@@ -231,3 +278,21 @@ export class WatchHub {
     for (const s of this.streams) s.progressTick(rev);
   }
 }
+
+/**
+ * The smallest [key, rangeEnd) holding every watcher's range, from their latin1 bounds: a single
+ * key k is [k, k + "\0"); an open end makes the union open ("\0").
+ */
+function unionRange(watchers: readonly Watcher[]): { key: Uint8Array; rangeEnd: Uint8Array } {
+  let start: string | undefined;
+  let end: string | null = '';
+  for (const w of watchers) {
+    const b = w.bounds;
+    if (start === undefined || b.start < start) start = b.start;
+    const e = b.single ? `${b.start}\0` : b.end;
+    if (end !== null && (e === null || e > end)) end = e;
+  }
+  return { key: keyBytes(start!), rangeEnd: end === null ? openRangeEnd : keyBytes(end) };
+}
+
+const openRangeEnd = new Uint8Array([0]);

@@ -20,8 +20,10 @@ export interface WatchLimits {
   readonly catchUpBatchRecords: number;
   /** Event bytes one catch-up batch delivers, unless a single revision is larger. */
   readonly catchUpBatchBytes: number;
-  /** Catch-up batches per event-loop turn, so that catching up never holds the loop long. */
+  /** Catch-up batches (history reads) per event-loop turn, so that catching up never holds the loop long. */
   readonly catchUpBatchesPerTurn: number;
+  /** Unsynced watchers served from one catch-up batch read (etcd: maxWatchersPerSync, 512). */
+  readonly catchUpWatchersPerBatch: number;
   /** Interval of progress notifications to idle watchers that asked for them (etcd: 10 minutes). */
   readonly progressNotifyIntervalMs: number;
 }
@@ -34,6 +36,7 @@ export const defaultWatchLimits: WatchLimits = Object.freeze({
   catchUpBatchRecords: 1000,
   catchUpBatchBytes: 1 << 20,
   catchUpBatchesPerTurn: 8,
+  catchUpWatchersPerBatch: 512,
   progressNotifyIntervalMs: 10 * 60 * 1000,
 });
 

@@ -49,6 +49,11 @@ export class Watcher {
   minRevision: number;
   /** Events were sent since the last periodic progress tick (only idle watchers get progress). */
   active = false;
+  /**
+   * What the watcher takes of a revision's events (range, filters, prevKv) as a string: watchers
+   * with equal selectors from the same revision on get the same events.
+   */
+  readonly selector: string;
 
   constructor(
     readonly id: number,
@@ -67,6 +72,10 @@ export class Watcher {
     this.noDelete = spec.filters?.includes('NODELETE') === true;
     this.startRevision = spec.startRevision ?? 0;
     this.minRevision = this.startRevision === 0 ? currentRevision + 1 : this.startRevision;
+    const b = this.bounds;
+    // Unambiguous: the start's length delimits it (keys may hold any byte), then the end if any.
+    const end = b.end === null ? '' : `:${b.end}`;
+    this.selector = `${b.single ? 's' : 'r'}${this.noPut ? 1 : 0}${this.noDelete ? 1 : 0}${this.prevKv ? 1 : 0}${b.start.length}:${b.start}${end}`;
   }
 
   /** Whether the latin1 key string k is in the watched range. */
