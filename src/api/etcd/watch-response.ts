@@ -1,0 +1,203 @@
+/**
+ * WatchResponses as bytes, built for fan-out: one committed revision goes to every watcher of
+ * the key on the member, so its events are encoded once (mvccpb.Event bytes kept a while per
+ * event object, which the hub hands to all watchers alike) and each watcher's response is its header,
+ * watch id and those bytes copied in. The response header is encoded once per revision and term.
+ *
+ * Events responses are written field by field: WatchResponse { header = 1 (ResponseHeader);
+ * watch_id = 2 (int64, ≥ 0 for a watcher); fragment = 7 (bool); events = 11 (repeated
+ * mvccpb.Event) }, fields at their default value left out, as etcd's encoder does. The other
+ * responses (created, canceled, progress) go through protobufjs.
+ *
+ * Fragmenting: a watcher that set `fragment` gets a response whose events exceed
+ * fragmentBytesMax split into several responses, all but the last with fragment=true (etcd's
+ * rule); the others get it whole.
+ */
+import type { Type } from 'protobufjs';
+import type { MvccEvent } from '../../mvcc/index.ts';
+import { eventBytes } from '../../mvcc/index.ts';
+import type { ResponseHeader } from '../../server/member.ts';
+import type { FrameBuilder } from '../grpc/index.ts';
+import type { WatchMessage } from '../../watch/index.ts';
+import { header, keyValue, type PbHeader } from './convert.ts';
+import { etcdType } from './proto/load.ts';
+
+export const WATCH_API_LIMITS = {
+  /** Event bytes per response before a fragmenting watcher's response is split. */
+  fragmentBytesMax: 1536 * 1024,
+  /**
+   * Event bytes (as eventBytes counts them) up to which a watcher's queued messages are merged
+   * into one response; a single revision may exceed it. Below the 4 MiB that gRPC clients
+   * accept by default.
+   */
+  mergedResponseBytesMax: 1024 * 1024,
+  /** Bytes a batch of responses needs beyond its events' eventBytes, reserved up front (per response). */
+  responseOverheadBytes: 64,
+  /**
+   * Encoded events a member keeps for reuse, twice over (see WatchResponseEncoder): a revision
+   * goes to many watchers on several streams, each stream taking it a moment apart.
+   */
+  encodedEventsCached: 4096,
+} as const;
+
+/** Protobuf field keys: field number << 3 | wire type (0 varint, 2 length-delimited). */
+const KEY_HEADER = (1 << 3) | 2;
+const KEY_WATCH_ID = (2 << 3) | 0;
+const KEY_FRAGMENT = (7 << 3) | 0;
+const KEY_EVENTS = (11 << 3) | 2;
+
+/** A WatchResponse without events, as protobufjs encodes it. */
+interface PbControlResponse {
+  header: PbHeader;
+  watch_id: number;
+  created?: boolean;
+  canceled?: boolean;
+  compact_revision?: number;
+  cancel_reason?: string;
+}
+
+/** One watcher's events taken from the stream together, to go out as one response. */
+interface Merged {
+  readonly watchId: number;
+  readonly fragment: boolean;
+  /** Header revision: that of the latest message merged in. */
+  revision: number;
+  readonly events: MvccEvent[];
+  bytes: number;
+}
+
+/** Splits a fragmenting watcher's events into responses of at most fragmentBytesMax (at least one event each). */
+function fragments(events: readonly MvccEvent[]): MvccEvent[][] {
+  const out: MvccEvent[][] = [];
+  let current: MvccEvent[] = [];
+  let bytes = 0;
+  for (const e of events) {
+    const size = eventBytes(e);
+    if (current.length > 0 && bytes + size > WATCH_API_LIMITS.fragmentBytesMax) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(e);
+    bytes += size;
+  }
+  out.push(current);
+  return out;
+}
+
+export class WatchResponseEncoder {
+  private readonly responseType: Type = etcdType('etcdserverpb.WatchResponse');
+  private readonly headerType: Type = etcdType('etcdserverpb.ResponseHeader');
+  private readonly eventType: Type = etcdType('mvccpb.Event');
+  /**
+   * mvccpb.Event bytes of recently encoded events, in two generations of up to
+   * encodedEventsCached each: when the newer one fills it becomes the older one, and the older
+   * one is dropped.
+   */
+  private encodedEvents = new Map<MvccEvent, Uint8Array>();
+  private olderEncodedEvents = new Map<MvccEvent, Uint8Array>();
+  private headerRevision = -1;
+  private headerTerm = -1;
+  private headerBytes: Uint8Array = new Uint8Array(0);
+
+  /** `memberHeader` gives the member's ids and current term (Member.header()). */
+  constructor(private readonly memberHeader: () => ResponseHeader) {}
+
+  /**
+   * Encodes messages taken from a stream in one go, each response a frame of `out`.
+   *
+   * A watcher's events messages with no other kind of message between them are merged into one
+   * response of several revisions (as etcd's catch-up responses are), up to
+   * mergedResponseBytesMax, never splitting a revision: a stream whose client reads slower than
+   * events come then sends fewer, larger responses instead of falling further behind. Each
+   * watcher's events keep their order; any other message (created, canceled, progress) goes out
+   * after every events message taken before it.
+   */
+  encodeTaken(out: FrameBuilder, taken: readonly WatchMessage[]): void {
+    const merging = new Map<number, Merged>();
+    const emit = (m: Merged): void => {
+      const parts = m.fragment ? fragments(m.events) : [m.events];
+      for (let i = 0; i < parts.length; i++) this.writeEvents(out, m.revision, m.watchId, parts[i]!, m.fragment && i < parts.length - 1);
+    };
+    for (const m of taken) {
+      if (m.type !== 'events') {
+        for (const open of merging.values()) emit(open);
+        merging.clear();
+        out.begin();
+        out.writer.raw(this.responseType.encode(this.controlResponse(m)).finish());
+        out.end();
+        continue;
+      }
+      const open = merging.get(m.watchId);
+      if (open !== undefined && open.bytes + m.bytes <= WATCH_API_LIMITS.mergedResponseBytesMax) {
+        for (const e of m.events) open.events.push(e);
+        open.bytes += m.bytes;
+        open.revision = m.revision;
+        continue;
+      }
+      if (open !== undefined) emit(open);
+      merging.set(m.watchId, { watchId: m.watchId, fragment: m.fragment, revision: m.revision, events: [...m.events], bytes: m.bytes });
+    }
+    for (const open of merging.values()) emit(open);
+  }
+
+  /** Appends one events response to out, as a frame. */
+  private writeEvents(out: FrameBuilder, revision: number, watchId: number, events: readonly MvccEvent[], fragment: boolean): void {
+    out.begin();
+    const w = out.writer;
+    w.u8(KEY_HEADER);
+    w.bytes(this.header(revision));
+    if (watchId !== 0) {
+      w.u8(KEY_WATCH_ID);
+      w.uint(watchId);
+    }
+    if (fragment) {
+      w.u8(KEY_FRAGMENT);
+      w.u8(1);
+    }
+    for (const e of events) {
+      w.u8(KEY_EVENTS);
+      w.bytes(this.event(e));
+    }
+    out.end();
+  }
+
+  private controlResponse(m: Exclude<WatchMessage, { type: 'events' }>): PbControlResponse {
+    const h = header(this.memberHeader(), m.revision);
+    switch (m.type) {
+      case 'created':
+        return { header: h, watch_id: m.watchId, created: true };
+      case 'rejected':
+        return { header: h, watch_id: m.watchId, created: true, canceled: true, cancel_reason: m.error.message };
+      case 'progress':
+        return { header: h, watch_id: m.watchId };
+      case 'canceled':
+        return { header: h, watch_id: m.watchId, canceled: true, compact_revision: m.compactRevision, cancel_reason: m.reason };
+    }
+  }
+
+  /** The ResponseHeader bytes for `revision` under the member's current term. */
+  private header(revision: number): Uint8Array {
+    const h = this.memberHeader();
+    if (revision !== this.headerRevision || h.raftTerm !== this.headerTerm) {
+      this.headerBytes = this.headerType.encode(header(h, revision)).finish();
+      this.headerRevision = revision;
+      this.headerTerm = h.raftTerm;
+    }
+    return this.headerBytes;
+  }
+
+  private event(e: MvccEvent): Uint8Array {
+    let bytes = this.encodedEvents.get(e) ?? this.olderEncodedEvents.get(e);
+    if (bytes === undefined) {
+      const pb = { type: e.type === 'PUT' ? 0 : 1, kv: keyValue(e.kv), prev_kv: e.prevKv === undefined ? null : keyValue(e.prevKv) };
+      bytes = this.eventType.encode(pb).finish();
+      if (this.encodedEvents.size === WATCH_API_LIMITS.encodedEventsCached) {
+        this.olderEncodedEvents = this.encodedEvents;
+        this.encodedEvents = new Map();
+      }
+      this.encodedEvents.set(e, bytes);
+    }
+    return bytes;
+  }
+}
