@@ -8,7 +8,8 @@
  * start revision in the past) read the history back from the store in bounded batches, a few
  * per event-loop turn, whenever their stream has room for a whole batch; one batch serves a
  * group of them (read from the lowest revision any needs, each taking its own events), so many
- * watchers falling behind together cost one read, not one each. A batch that reaches
+ * watchers falling behind together cost one read, not one each; revisions still among the
+ * latest few thousand come from memory (recent.ts) instead of the store. A batch that reaches
  * the current revision moves the watcher back to the synced group in the same synchronous step,
  * so the next commit finds it there: no gap and no duplicate. Catching up never runs inside the
  * commit hook, where the store may already be at a later revision than the one being reported
@@ -18,10 +19,11 @@
  * compaction revision, as in etcd.
  */
 import { CompactedError, StoreClosedError, keyBytes, keyString } from '../mvcc/index.ts';
-import type { HistoryBatch, MvccEvent, MvccStore } from '../mvcc/index.ts';
+import type { MvccEvent, MvccStore } from '../mvcc/index.ts';
 import { StreamClosedError } from './errors.ts';
 import { WatcherGroup } from './group.ts';
 import { resolveWatchLimits } from './limits.ts';
+import { RecentRevisions } from './recent.ts';
 import type { WatchLimits } from './limits.ts';
 import { WatchStream, sumBytes } from './stream.ts';
 import type { StreamHost } from './stream.ts';
@@ -45,6 +47,7 @@ export class WatchHub {
   private readonly host: StreamHost;
   private unsubscribe: () => void;
   private readonly progressTimer: NodeJS.Timeout;
+  private readonly recent: RecentRevisions;
   private catchUpScheduled = false;
   private closed = false;
 
@@ -53,6 +56,7 @@ export class WatchHub {
     limits: Partial<WatchLimits> = {},
   ) {
     this.limits = resolveWatchLimits(limits);
+    this.recent = new RecentRevisions(this.limits.recentRevisionsMax, this.limits.recentBytesMax);
     const hub = this;
     this.host = {
       get revision() {
@@ -79,6 +83,7 @@ export class WatchHub {
     if (this.closed) return;
     const next = this.store.revision + 1;
     this.unsubscribe();
+    this.recent.clear();
     this.store = store;
     this.unsubscribe = this.subscribe();
     for (const w of this.synced.all()) this.toUnsynced(w, Math.max(w.minRevision, next));
@@ -144,6 +149,7 @@ export class WatchHub {
 
   /** The commit hook: one revision's events to the synced watchers that want them. */
   private dispatch(rev: number, events: readonly MvccEvent[]): void {
+    this.recent.record(rev, events);
     if (this.synced.size === 0) return;
     const matched = new Map<Watcher, MvccEvent[]>();
     // Events without prevKv, made once per event for the watchers that did not ask for it.
@@ -226,21 +232,17 @@ export class WatchHub {
       from = Math.min(from, w.minRevision);
       prevKv ||= w.prevKv;
     }
-    const range = unionRange(live);
-    let batch: HistoryBatch;
-    try {
-      batch = this.store.history({
-        key: range.key,
-        rangeEnd: range.rangeEnd,
-        fromRevision: from,
-        toRevision: rev,
-        prevKv,
-        recordsMax: this.limits.catchUpBatchRecords,
-        bytesMax: this.limits.catchUpBatchBytes,
-      });
-    } catch (e) {
-      if (e instanceof StoreClosedError) return false;
-      throw e;
+    const l = this.limits;
+    // From memory when it holds every revision needed (not the compaction revision: see recent.ts).
+    let batch = from > compactRev ? this.recent.batch(from, rev, l.catchUpBatchRecords, l.catchUpBatchBytes) : undefined;
+    if (batch === undefined) {
+      const range = unionRange(live);
+      try {
+        batch = this.store.history({ key: range.key, rangeEnd: range.rangeEnd, fromRevision: from, toRevision: rev, prevKv, recordsMax: l.catchUpBatchRecords, bytesMax: l.catchUpBatchBytes });
+      } catch (e) {
+        if (e instanceof StoreClosedError) return false;
+        throw e;
+      }
     }
     const keys = batch.events.map((ev) => keyString(ev.kv.key));
     // Events without prevKv, made once per event for the watchers that did not ask for it.

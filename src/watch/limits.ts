@@ -24,6 +24,13 @@ export interface WatchLimits {
   readonly catchUpBatchesPerTurn: number;
   /** Unsynced watchers served from one catch-up batch read (etcd: maxWatchersPerSync, 512). */
   readonly catchUpWatchersPerBatch: number;
+  /**
+   * Latest revisions whose events the hub keeps in memory, so that watchers a little behind catch
+   * up without reading the store (0 < revisions; etcd reads the store for every catch-up).
+   */
+  readonly recentRevisionsMax: number;
+  /** The same bound in event bytes (as eventBytes counts them); at least one revision is kept. */
+  readonly recentBytesMax: number;
   /** Interval of progress notifications to idle watchers that asked for them (etcd: 10 minutes). */
   readonly progressNotifyIntervalMs: number;
 }
@@ -37,6 +44,8 @@ export const defaultWatchLimits: WatchLimits = Object.freeze({
   catchUpBatchBytes: 1 << 20,
   catchUpBatchesPerTurn: 8,
   catchUpWatchersPerBatch: 512,
+  recentRevisionsMax: 4096,
+  recentBytesMax: 16 << 20,
   progressNotifyIntervalMs: 10 * 60 * 1000,
 });
 

@@ -160,6 +160,7 @@ test('model: every watcher receives exactly its history, whatever the interleavi
           catchUpBatchRecords: fc.integer({ min: 1, max: Math.min(4, streamBufferEventsMax) }),
           catchUpBatchesPerTurn: fc.integer({ min: 1, max: 3 }),
           catchUpWatchersPerBatch: fc.integer({ min: 1, max: 4 }),
+          recentRevisionsMax: fc.integer({ min: 1, max: 8 }),
         }),
       ),
       async (cmds, limits) => {
