@@ -17,6 +17,7 @@ import type { Type } from 'protobufjs';
 import type { MvccEvent } from '../../mvcc/index.ts';
 import { eventBytes } from '../../mvcc/index.ts';
 import type { ResponseHeader } from '../../server/member.ts';
+import { Writer } from '../../util/binary.ts';
 import type { FrameBuilder } from '../grpc/index.ts';
 import type { WatchMessage } from '../../watch/index.ts';
 import { header, keyValue, type PbHeader } from './convert.ts';
@@ -90,7 +91,7 @@ export class WatchResponseEncoder {
   private readonly headerType: Type = etcdType('etcdserverpb.ResponseHeader');
   private readonly eventType: Type = etcdType('mvccpb.Event');
   /**
-   * mvccpb.Event bytes of recently encoded events, in two generations of up to
+   * Events fields (key, length, mvccpb.Event bytes) of recently encoded events, in two generations of up to
    * encodedEventsCached each: when the newer one fills it becomes the older one, and the older
    * one is dropped.
    */
@@ -155,10 +156,7 @@ export class WatchResponseEncoder {
       w.u8(KEY_FRAGMENT);
       w.u8(1);
     }
-    for (const e of events) {
-      w.u8(KEY_EVENTS);
-      w.bytes(this.event(e));
-    }
+    for (const e of events) w.raw(this.eventField(e));
     out.end();
   }
 
@@ -187,17 +185,22 @@ export class WatchResponseEncoder {
     return this.headerBytes;
   }
 
-  private event(e: MvccEvent): Uint8Array {
-    let bytes = this.encodedEvents.get(e) ?? this.olderEncodedEvents.get(e);
-    if (bytes === undefined) {
+  /** The event as a WatchResponse events field: key, length and mvccpb.Event bytes. */
+  private eventField(e: MvccEvent): Uint8Array {
+    let field = this.encodedEvents.get(e) ?? this.olderEncodedEvents.get(e);
+    if (field === undefined) {
       const pb = { type: e.type === 'PUT' ? 0 : 1, kv: keyValue(e.kv), prev_kv: e.prevKv === undefined ? null : keyValue(e.prevKv) };
-      bytes = this.eventType.encode(pb).finish();
+      const event = this.eventType.encode(pb).finish();
+      const w = new Writer(event.length + 6);
+      w.u8(KEY_EVENTS);
+      w.bytes(event);
+      field = w.finish();
       if (this.encodedEvents.size === WATCH_API_LIMITS.encodedEventsCached) {
         this.olderEncodedEvents = this.encodedEvents;
         this.encodedEvents = new Map();
       }
-      this.encodedEvents.set(e, bytes);
+      this.encodedEvents.set(e, field);
     }
-    return bytes;
+    return field;
   }
 }

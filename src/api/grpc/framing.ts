@@ -81,7 +81,8 @@ export class FrameBuilder {
   private open = -1;
 
   constructor(initialBytes: number) {
-    this.writer = new Writer(initialBytes);
+    // Not zero-filled: every byte of the result is written.
+    this.writer = new Writer(Buffer.allocUnsafeSlow(Math.max(1, initialBytes)));
   }
 
   begin(): void {
