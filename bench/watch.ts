@@ -29,6 +29,7 @@
  *               went --drain (default 10) seconds without an event, warm-up puts included;
  *   dup       — events a watcher received more than once; `order`: events at or below a
  *               revision the watcher already had (out of order). Both must be 0;
+ *   also printed: put latency, and delivery latency by the member serving the stream;
  *   srv/cli µs/ev — CPU time of the three members together and of this client per delivered
  *               event; cli busy — the client's event-loop utilisation (near 100%: the client,
  *               not the members, limits delivery); other — cores busy with other loads.
@@ -153,9 +154,12 @@ class Deliveries {
   /** seen[w * puts + seq]: watcher w has put seq. */
   private readonly seen: Uint8Array;
   private readonly lastRevision: Float64Array;
-  /** Latencies (ms) of delivered measured events, in arrival order. */
+  /** Latencies (ms) of delivered measured events, in arrival order, and the member each came from. */
   readonly latencies: Float32Array;
+  readonly latencyMembers: Uint8Array;
   latencyCount = 0;
+  /** The member serving each watcher's stream. */
+  readonly memberOf: Uint8Array;
   delivered = 0;
   duplicates = 0;
   outOfOrder = 0;
@@ -175,6 +179,8 @@ class Deliveries {
     this.seen = new Uint8Array(watchers * puts);
     this.lastRevision = new Float64Array(watchers);
     this.latencies = new Float32Array(watchers * (puts - firstMeasured));
+    this.latencyMembers = new Uint8Array(this.latencies.length);
+    this.memberOf = new Uint8Array(watchers);
   }
 
   get expected(): number {
@@ -203,6 +209,7 @@ class Deliveries {
     this.delivered++;
     this.lastDeliveryAt = now;
     if (seq >= this.firstMeasured) {
+      this.latencyMembers[this.latencyCount] = this.memberOf[w]!;
       this.latencies[this.latencyCount++] = now - buf.readDoubleLE(at + 4);
       this.lastMeasuredAt = now;
     }
@@ -227,10 +234,12 @@ class WatchClient {
 
   constructor(
     session: http2.ClientHttp2Session,
+    member: number,
     private readonly firstWatcher: number,
     private readonly count: number,
     private readonly deliveries: Deliveries,
   ) {
+    deliveries.memberOf.fill(member, firstWatcher, firstWatcher + count);
     this.call = bidiCall(session, WATCH_PATH, (m) => this.message(m));
     this.call.done.catch(() => {});
   }
@@ -338,6 +347,8 @@ function keyOf(seq: number): Buffer {
 interface WriterResult {
   /** Answered OK puts from firstMeasured on, and when the last one was answered. */
   measuredOk: number;
+  /** Latencies (ms) of the measured puts answered OK. */
+  putLatencies: Float64Array;
   lastMeasuredAnswerAt: number;
   errors: number;
   firstError: unknown;
@@ -350,7 +361,7 @@ interface WriterResult {
  * onMeasuredStart runs as put firstMeasured leaves.
  */
 async function write(sessions: http2.ClientHttp2Session[], total: number, firstMeasured: number, o: Options, onMeasuredStart: () => void): Promise<WriterResult> {
-  const res: WriterResult = { measuredOk: 0, lastMeasuredAnswerAt: 0, errors: 0, firstError: undefined, measuredStart: NaN };
+  const res: WriterResult = { measuredOk: 0, putLatencies: new Float64Array(total - firstMeasured), lastMeasuredAnswerAt: 0, errors: 0, firstError: undefined, measuredStart: NaN };
   let inFlight = 0;
   let sent = 0;
   let allAnswered: (() => void) | null = null;
@@ -368,8 +379,8 @@ async function write(sessions: http2.ClientHttp2Session[], total: number, firstM
     unaryCall(sessions[seq % sessions.length]!, PUT_PATH, request).then(
       () => {
         if (seq >= firstMeasured) {
-          res.measuredOk++;
           res.lastMeasuredAnswerAt = performance.now();
+          res.putLatencies[res.measuredOk++] = res.lastMeasuredAnswerAt - at;
         }
       },
       (e: unknown) => {
@@ -408,6 +419,13 @@ async function drain(d: Deliveries, quietS: number, onProgress: () => void): Pro
   }
 }
 
+/** etcd_server_is_leader of each member. */
+async function isLeader(cluster: ProcessCluster): Promise<boolean[]> {
+  return Promise.all(
+    cluster.members.map(async (m) => /^etcd_server_is_leader 1$/m.test(await (await fetch(`${m.clientUrl}/metrics`)).text())),
+  );
+}
+
 /** Stream i's member: round-robin, as a client spreading its connections over the endpoints. */
 function memberOfStream(i: number, members: number): number {
   return i % members;
@@ -425,10 +443,11 @@ async function runSystem(system: Flavour, o: Options, round: number): Promise<Ru
     sessions.push(...writers);
     let first = 0;
     for (let s = 0; s < o.streams; s++) {
-      const session = await connectH2(cluster.members[memberOfStream(s, cluster.members.length)]!.clientUrl);
+      const member = memberOfStream(s, cluster.members.length);
+      const session = await connectH2(cluster.members[member]!.clientUrl);
       sessions.push(session);
       const count = Math.floor(((s + 1) * o.watchers) / o.streams) - first;
-      clients.push(new WatchClient(session, first, count, deliveries));
+      clients.push(new WatchClient(session, member, first, count, deliveries));
       first += count;
     }
     const t0 = performance.now();
@@ -458,6 +477,16 @@ async function runSystem(system: Flavour, o: Options, round: number): Promise<Ru
     if (canceled > 0) console.log(`${system}: ${canceled} watchers were canceled by the server`);
     if (deliveries.foreign > 0) console.log(`${system}: ${deliveries.foreign} events that are not this run's puts`);
 
+    const puts = w.putLatencies.subarray(0, w.measuredOk).sort();
+    const leaders = await isLeader(cluster);
+    const byMember = cluster.members.map((_, i) => {
+      const mine = new Float32Array(deliveries.latencyCount);
+      let n = 0;
+      for (let j = 0; j < deliveries.latencyCount; j++) if (deliveries.latencyMembers[j] === i) mine[n++] = deliveries.latencies[j]!;
+      const sorted = mine.subarray(0, n).sort();
+      return `m${i}${leaders[i] ? ' (leader)' : ''} ${percentile(sorted, 0.5).toFixed(0)}/${percentile(sorted, 0.99).toFixed(0)}`;
+    });
+    console.log(`${system}: put latency p50/p99 ${percentile(puts, 0.5).toFixed(2)}/${percentile(puts, 0.99).toFixed(2)} ms; delivery p50/p99 by the member serving the stream (ms): ${byMember.join(', ')}`);
     const lat = deliveries.latencies.subarray(0, deliveries.latencyCount).sort();
     const measuredEvents = deliveries.latencyCount;
     const result: RunResult = {
