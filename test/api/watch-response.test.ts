@@ -113,3 +113,13 @@ test('a fragmenting watcher gets a large response in fragments, all but the last
   assert.deepEqual(encode([ev(4, 2, r2, true)]), [reference(2, 4, r2.slice(0, 2), true), reference(2, 4, r2.slice(2), false)]);
   assert.deepEqual(encode([ev(4, 2, r2, false)]), [reference(2, 4, r2)], 'not split for a watcher that did not ask');
 });
+
+test('one events list handed to several watchers encodes the same for each, alone or merged', () => {
+  const list = [put('a', 6, 'x'), del('b', 6), put('c', 7, 'z')];
+  const later = [put('d', 8, 'w'), put('e', 8, 'v')];
+  assert.deepEqual(encode([ev(1, 7, list), ev(2, 7, list), ev(2, 8, later), ev(3, 8, later)]), [
+    reference(7, 1, list),
+    reference(8, 2, [...list, ...later]),
+    reference(8, 3, later),
+  ]);
+});

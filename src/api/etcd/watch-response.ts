@@ -39,6 +39,8 @@ export const WATCH_API_LIMITS = {
    * goes to many watchers on several streams, each stream taking it a moment apart.
    */
   encodedEventsCached: 4096,
+  /** Bytes of encoded multi-event lists a member keeps for reuse, twice over (see eventsBlock). */
+  eventBlocksCachedBytes: 8 << 20,
 } as const;
 
 /** Protobuf field keys: field number << 3 | wire type (0 varint, 2 length-delimited). */
@@ -63,7 +65,8 @@ interface Merged {
   readonly fragment: boolean;
   /** Header revision: that of the latest message merged in. */
   revision: number;
-  readonly events: MvccEvent[];
+  /** The events lists of the messages merged, in order (the hub hands one list to many watchers). */
+  readonly lists: Array<readonly MvccEvent[]>;
   bytes: number;
 }
 
@@ -97,6 +100,10 @@ export class WatchResponseEncoder {
    */
   private encodedEvents = new Map<MvccEvent, Uint8Array>();
   private olderEncodedEvents = new Map<MvccEvent, Uint8Array>();
+  /** Blocks of events fields by events list (eventsBlock), in two generations of up to eventBlocksCachedBytes. */
+  private blocks = new Map<readonly MvccEvent[], Uint8Array>();
+  private olderBlocks = new Map<readonly MvccEvent[], Uint8Array>();
+  private blocksBytes = 0;
   private headerRevision = -1;
   private headerTerm = -1;
   private headerBytes: Uint8Array = new Uint8Array(0);
@@ -117,8 +124,12 @@ export class WatchResponseEncoder {
   encodeTaken(out: FrameBuilder, taken: readonly WatchMessage[]): void {
     const merging = new Map<number, Merged>();
     const emit = (m: Merged): void => {
-      const parts = m.fragment ? fragments(m.events) : [m.events];
-      for (let i = 0; i < parts.length; i++) this.writeEvents(out, m.revision, m.watchId, parts[i]!, m.fragment && i < parts.length - 1);
+      if (!m.fragment) {
+        this.writeEvents(out, m.revision, m.watchId, m.lists, false);
+        return;
+      }
+      const parts = fragments(m.lists.flat());
+      for (let i = 0; i < parts.length; i++) this.writeEvents(out, m.revision, m.watchId, [parts[i]!], i < parts.length - 1);
     };
     for (const m of taken) {
       if (m.type !== 'events') {
@@ -131,19 +142,19 @@ export class WatchResponseEncoder {
       }
       const open = merging.get(m.watchId);
       if (open !== undefined && open.bytes + m.bytes <= WATCH_API_LIMITS.mergedResponseBytesMax) {
-        for (const e of m.events) open.events.push(e);
+        open.lists.push(m.events);
         open.bytes += m.bytes;
         open.revision = m.revision;
         continue;
       }
       if (open !== undefined) emit(open);
-      merging.set(m.watchId, { watchId: m.watchId, fragment: m.fragment, revision: m.revision, events: [...m.events], bytes: m.bytes });
+      merging.set(m.watchId, { watchId: m.watchId, fragment: m.fragment, revision: m.revision, lists: [m.events], bytes: m.bytes });
     }
     for (const open of merging.values()) emit(open);
   }
 
-  /** Appends one events response to out, as a frame. */
-  private writeEvents(out: FrameBuilder, revision: number, watchId: number, events: readonly MvccEvent[], fragment: boolean): void {
+  /** Appends one events response, of the events of `lists` in order, to out, as a frame. */
+  private writeEvents(out: FrameBuilder, revision: number, watchId: number, lists: ReadonlyArray<readonly MvccEvent[]>, fragment: boolean): void {
     out.begin();
     const w = out.writer;
     w.u8(KEY_HEADER);
@@ -156,8 +167,36 @@ export class WatchResponseEncoder {
       w.u8(KEY_FRAGMENT);
       w.u8(1);
     }
-    for (const e of events) w.raw(this.eventField(e));
+    for (const list of lists) w.raw(list.length === 1 ? this.eventField(list[0]!) : this.eventsBlock(list));
     out.end();
+  }
+
+  /**
+   * The events fields of a list of several events, as one block: a catch-up batch's list goes
+   * to every watcher that selects the same events, and one copy of a block per watcher is much
+   * cheaper than one copy per event.
+   */
+  private eventsBlock(list: readonly MvccEvent[]): Uint8Array {
+    let block = this.blocks.get(list) ?? this.olderBlocks.get(list);
+    if (block === undefined) {
+      const fields = list.map((e) => this.eventField(e));
+      let size = 0;
+      for (const f of fields) size += f.length;
+      block = Buffer.allocUnsafeSlow(size);
+      let at = 0;
+      for (const f of fields) {
+        block.set(f, at);
+        at += f.length;
+      }
+      if (this.blocksBytes + size > WATCH_API_LIMITS.eventBlocksCachedBytes) {
+        this.olderBlocks = this.blocks;
+        this.blocks = new Map();
+        this.blocksBytes = 0;
+      }
+      this.blocks.set(list, block);
+      this.blocksBytes += size;
+    }
+    return block;
   }
 
   private controlResponse(m: Exclude<WatchMessage, { type: 'events' }>): PbControlResponse {
