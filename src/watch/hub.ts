@@ -151,6 +151,10 @@ export class WatchHub {
   private dispatch(rev: number, events: readonly MvccEvent[]): void {
     this.recent.record(rev, events);
     if (this.synced.size === 0) return;
+    if (events.length === 1) {
+      this.dispatchOne(rev, events);
+      return;
+    }
     const matched = new Map<Watcher, MvccEvent[]>();
     // Events without prevKv, made once per event for the watchers that did not ask for it.
     const bare: Array<MvccEvent | undefined> = [];
@@ -166,6 +170,34 @@ export class WatchHub {
       });
     }
     for (const [w, evs] of matched) if (!w.stream.offer(w, rev, evs)) this.toUnsynced(w, rev);
+  }
+
+  /**
+   * A revision of one event (a put, a one-key delete: the common case). Every watcher gets the
+   * same list, the revision's own or one copy without prevKv, so the gRPC layer encodes it once.
+   */
+  private dispatchOne(rev: number, events: readonly MvccEvent[]): void {
+    const ev = events[0]!;
+    const targets: Watcher[] = [];
+    this.synced.forEachCovering(keyString(ev.kv.key), (w) => {
+      if (rev >= w.minRevision && w.accepts(ev)) targets.push(w);
+    });
+    const bytes = sumBytes(events);
+    let bare: readonly MvccEvent[] | undefined;
+    let bareBytes = 0;
+    for (const w of targets) {
+      let list = events;
+      let size = bytes;
+      if (!w.prevKv && ev.prevKv !== undefined) {
+        if (bare === undefined) {
+          bare = [{ type: ev.type, kv: ev.kv }];
+          bareBytes = sumBytes(bare);
+        }
+        list = bare;
+        size = bareBytes;
+      }
+      if (!w.stream.offer(w, rev, list, size)) this.toUnsynced(w, rev);
+    }
   }
 
   private scheduleCatchUp(): void {

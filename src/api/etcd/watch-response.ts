@@ -122,21 +122,23 @@ export class WatchResponseEncoder {
    * after every events message taken before it.
    */
   encodeTaken(out: FrameBuilder, taken: readonly WatchMessage[]): void {
+    // Ids and term, read once: the term cannot change while this runs.
+    const member = this.memberHeader();
     const merging = new Map<number, Merged>();
     const emit = (m: Merged): void => {
       if (!m.fragment) {
-        this.writeEvents(out, m.revision, m.watchId, m.lists, false);
+        this.writeEvents(out, member, m.revision, m.watchId, m.lists, false);
         return;
       }
       const parts = fragments(m.lists.flat());
-      for (let i = 0; i < parts.length; i++) this.writeEvents(out, m.revision, m.watchId, [parts[i]!], i < parts.length - 1);
+      for (let i = 0; i < parts.length; i++) this.writeEvents(out, member, m.revision, m.watchId, [parts[i]!], i < parts.length - 1);
     };
     for (const m of taken) {
       if (m.type !== 'events') {
         for (const open of merging.values()) emit(open);
         merging.clear();
         out.begin();
-        out.writer.raw(this.responseType.encode(this.controlResponse(m)).finish());
+        out.writer.raw(this.responseType.encode(this.controlResponse(member, m)).finish());
         out.end();
         continue;
       }
@@ -154,11 +156,11 @@ export class WatchResponseEncoder {
   }
 
   /** Appends one events response, of the events of `lists` in order, to out, as a frame. */
-  private writeEvents(out: FrameBuilder, revision: number, watchId: number, lists: ReadonlyArray<readonly MvccEvent[]>, fragment: boolean): void {
+  private writeEvents(out: FrameBuilder, member: ResponseHeader, revision: number, watchId: number, lists: ReadonlyArray<readonly MvccEvent[]>, fragment: boolean): void {
     out.begin();
     const w = out.writer;
     w.u8(KEY_HEADER);
-    w.bytes(this.header(revision));
+    w.bytes(this.header(member, revision));
     if (watchId !== 0) {
       w.u8(KEY_WATCH_ID);
       w.uint(watchId);
@@ -199,8 +201,8 @@ export class WatchResponseEncoder {
     return block;
   }
 
-  private controlResponse(m: Exclude<WatchMessage, { type: 'events' }>): PbControlResponse {
-    const h = header(this.memberHeader(), m.revision);
+  private controlResponse(member: ResponseHeader, m: Exclude<WatchMessage, { type: 'events' }>): PbControlResponse {
+    const h = header(member, m.revision);
     switch (m.type) {
       case 'created':
         return { header: h, watch_id: m.watchId, created: true };
@@ -213,13 +215,12 @@ export class WatchResponseEncoder {
     }
   }
 
-  /** The ResponseHeader bytes for `revision` under the member's current term. */
-  private header(revision: number): Uint8Array {
-    const h = this.memberHeader();
-    if (revision !== this.headerRevision || h.raftTerm !== this.headerTerm) {
-      this.headerBytes = this.headerType.encode(header(h, revision)).finish();
+  /** The ResponseHeader bytes for `revision` under the member's term. */
+  private header(member: ResponseHeader, revision: number): Uint8Array {
+    if (revision !== this.headerRevision || member.raftTerm !== this.headerTerm) {
+      this.headerBytes = this.headerType.encode(header(member, revision)).finish();
       this.headerRevision = revision;
-      this.headerTerm = h.raftTerm;
+      this.headerTerm = member.raftTerm;
     }
     return this.headerBytes;
   }
