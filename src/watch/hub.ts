@@ -9,7 +9,8 @@
  * per event-loop turn, whenever their stream has room for a whole batch; one batch serves a
  * group of them (read from the lowest revision any needs, each taking its own events), so many
  * watchers falling behind together cost one read, not one each; revisions still among the
- * latest few thousand come from memory (recent.ts) instead of the store. A batch that reaches
+ * latest few thousand come from memory (recent.ts) instead of the store, and events read for a
+ * watcher whose stream is full wait with it instead of being read again. A batch that reaches
  * the current revision moves the watcher back to the synced group in the same synchronous step,
  * so the next commit finds it there: no gap and no duplicate. Catching up never runs inside the
  * commit hook, where the store may already be at a later revision than the one being reported
@@ -27,7 +28,7 @@ import { RecentRevisions } from './recent.ts';
 import type { WatchLimits } from './limits.ts';
 import { WatchStream, sumBytes } from './stream.ts';
 import type { StreamHost } from './stream.ts';
-import type { Watcher } from './watcher.ts';
+import type { PendingEvents, Watcher } from './watcher.ts';
 
 export interface WatchHubStats {
   readonly streams: number;
@@ -207,9 +208,10 @@ export class WatchHub {
   }
 
   /**
-   * One turn of catching up: the unsynced watchers whose stream has room for a batch, in queue
-   * order, are served in groups of up to catchUpWatchersPerBatch, each group from one history
-   * read (etcd's syncWatchers): at most catchUpBatchesPerTurn reads, each watcher at most once.
+   * One turn of catching up, over the unsynced watchers in queue order, each at most once: one
+   * with pending events gets them if its stream now has room; the others whose stream has room
+   * for a batch are served in groups of up to catchUpWatchersPerBatch, each group from one
+   * history read (etcd's syncWatchers), at most catchUpBatchesPerTurn reads.
    */
   private catchUpTurn(): void {
     this.catchUpScheduled = false;
@@ -217,7 +219,12 @@ export class WatchHub {
     let budget = this.limits.catchUpBatchesPerTurn;
     let group: Watcher[] = [];
     for (const w of [...this.unsynced]) {
-      if (w.state !== 'unsynced' || !w.stream.hasRoomForCatchUp()) continue;
+      if (w.state !== 'unsynced') continue;
+      if (w.pending !== undefined) {
+        this.deliver(w, w.pending);
+        continue;
+      }
+      if (!w.stream.hasRoomForCatchUp()) continue;
       if (budget === 0) {
         this.scheduleCatchUp();
         return;
@@ -294,17 +301,31 @@ export class WatchHub {
         sel = { events, bytes: sumBytes(events) };
         selections.set(id, sel);
       }
-      // etcd's catch-up responses carry the current revision in their header. A stream that
-      // other watchers of the group filled meanwhile gets this one's events in a later turn.
-      if (sel.events.length > 0 && !w.stream.offer(w, rev, sel.events, sel.bytes)) continue;
-      if (batch.nextRevision > rev) {
-        this.toSynced(w);
-        w.stream.watcherSynced();
-      } else {
-        this.toUnsynced(w, Math.max(w.minRevision, batch.nextRevision)); // to the back of the queue
-      }
+      this.deliver(w, { events: sel.events, bytes: sel.bytes, nextRevision: batch.nextRevision });
     }
     return true;
+  }
+
+  /**
+   * Hands an unsynced watcher its catch-up events. If its stream has no room for them (other
+   * watchers of a group filled it), they stay pending with it, to be offered again without
+   * being read again. Otherwise it is synced if they reach the current revision, or goes to the
+   * back of the queue for the next batch.
+   */
+  private deliver(w: Watcher, p: PendingEvents): void {
+    const rev = this.store.revision;
+    // etcd's catch-up responses carry the current revision in their header.
+    if (p.events.length > 0 && !w.stream.offer(w, rev, p.events, p.bytes)) {
+      w.pending = p;
+      return;
+    }
+    w.pending = undefined;
+    if (p.nextRevision > rev) {
+      this.toSynced(w);
+      w.stream.watcherSynced();
+    } else {
+      this.toUnsynced(w, Math.max(w.minRevision, p.nextRevision)); // to the back of the queue
+    }
   }
 
   private progressTick(): void {

@@ -30,6 +30,14 @@ export function watchedRange(spec: WatcherSpec): WatchedRange {
 
 export type WatcherState = 'synced' | 'unsynced' | 'canceled';
 
+/** Catch-up events read for an unsynced watcher: those of minRevision … nextRevision − 1 it wants. */
+export interface PendingEvents {
+  readonly events: readonly MvccEvent[];
+  /** Their size as eventBytes counts it. */
+  readonly bytes: number;
+  readonly nextRevision: number;
+}
+
 export class Watcher {
   readonly key: Uint8Array;
   readonly rangeEnd: Uint8Array | undefined;
@@ -49,6 +57,11 @@ export class Watcher {
   minRevision: number;
   /** Events were sent since the last periodic progress tick (only idle watchers get progress). */
   active = false;
+  /**
+   * While unsynced: events read for it that its stream had no room for (etcd's victim watcher
+   * and its pending batch), offered again before anything more is read for it.
+   */
+  pending: PendingEvents | undefined = undefined;
   /**
    * What the watcher takes of a revision's events (range, filters, prevKv) as a string: watchers
    * with equal selectors from the same revision on get the same events.
