@@ -123,3 +123,17 @@ test('one events list handed to several watchers encodes the same for each, alon
     reference(8, 3, later),
   ]);
 });
+
+test('merged runs of the same lists are encoded alike for every watcher; runs that only start alike are not confused', () => {
+  const r = [6, 7, 8].map((rev) => [put(`k${rev}`, rev, `v${rev}`)]);
+  const other = [put('x', 8, 'other')];
+  const taken: WatchMessage[] = [];
+  for (let rev = 6; rev <= 8; rev++) for (const id of [1, 2, 3]) taken.push(ev(id, rev, id === 3 && rev === 8 ? other : r[rev - 6]!));
+  taken.push(ev(4, 6, r[0]!), ev(4, 7, r[1]!));
+  assert.deepEqual(encode(taken), [
+    reference(8, 1, r.flat()),
+    reference(8, 2, r.flat()),
+    reference(8, 3, [...r[0]!, ...r[1]!, ...other]),
+    reference(7, 4, [...r[0]!, ...r[1]!]),
+  ]);
+});

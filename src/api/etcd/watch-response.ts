@@ -42,6 +42,8 @@ export const WATCH_API_LIMITS = {
   encodedEventsCached: 4096,
   /** Bytes of encoded multi-event lists a member keeps for reuse, twice over (see eventsBlock). */
   eventBlocksCachedBytes: 8 << 20,
+  /** Differing merged runs starting with the same list that one batch keeps encoded (bounds the search, see RunBlocks). */
+  runBlocksPerFirstList: 8,
 } as const;
 
 /** Protobuf field keys: field number << 3 | wire type (0 varint, 2 length-delimited). */
@@ -90,6 +92,44 @@ function fragments(events: readonly MvccEvent[]): MvccEvent[][] {
   return out;
 }
 
+/** Byte arrays one after the other, in one new buffer. */
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const out = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * The encoded events of merged responses within one batch, by their sequence of events lists.
+ * Watchers of a stream that select the same events are handed the same lists revision after
+ * revision, so their merged responses usually hold the same sequence: encoded once, it is then
+ * one copy per watcher instead of one per revision per watcher.
+ */
+class RunBlocks {
+  private readonly byFirst = new Map<readonly MvccEvent[], Array<{ lists: ReadonlyArray<readonly MvccEvent[]>; block: Uint8Array }>>();
+
+  get(lists: ReadonlyArray<readonly MvccEvent[]>): Uint8Array | undefined {
+    const candidates = this.byFirst.get(lists[0]!);
+    if (candidates === undefined) return undefined;
+    for (const c of candidates) if (c.lists.length === lists.length && c.lists.every((l, i) => l === lists[i])) return c.block;
+    return undefined;
+  }
+
+  /** Keeps block for lists (unless runBlocksPerFirstList differing runs start alike already); returns it. */
+  add(lists: ReadonlyArray<readonly MvccEvent[]>, block: Uint8Array): Uint8Array {
+    const candidates = this.byFirst.get(lists[0]!);
+    if (candidates === undefined) this.byFirst.set(lists[0]!, [{ lists, block }]);
+    else if (candidates.length < WATCH_API_LIMITS.runBlocksPerFirstList) candidates.push({ lists, block });
+    return block;
+  }
+}
+
 export class WatchResponseEncoder {
   private readonly responseType: Type = etcdType('etcdserverpb.WatchResponse');
   private readonly headerType: Type = etcdType('etcdserverpb.ResponseHeader');
@@ -126,13 +166,14 @@ export class WatchResponseEncoder {
     // Ids and term, read once: the term cannot change while this runs.
     const member = this.memberHeader();
     const merging = new Map<number, Merged>();
+    const runs = new RunBlocks();
     const emit = (m: Merged): void => {
       if (!m.fragment) {
-        this.writeEvents(out, member, m.revision, m.watchId, m.lists, false);
+        this.writeEvents(out, member, m.revision, m.watchId, m.lists, false, runs);
         return;
       }
       const parts = fragments(m.lists.flat());
-      for (let i = 0; i < parts.length; i++) this.writeEvents(out, member, m.revision, m.watchId, [parts[i]!], i < parts.length - 1);
+      for (let i = 0; i < parts.length; i++) this.writeEvents(out, member, m.revision, m.watchId, [parts[i]!], i < parts.length - 1, runs);
     };
     for (const m of taken) {
       if (m.type !== 'events') {
@@ -157,7 +198,15 @@ export class WatchResponseEncoder {
   }
 
   /** Appends one events response, of the events of `lists` in order, to out, as a frame. */
-  private writeEvents(out: FrameBuilder, member: ResponseHeader, revision: number, watchId: number, lists: ReadonlyArray<readonly MvccEvent[]>, fragment: boolean): void {
+  private writeEvents(
+    out: FrameBuilder,
+    member: ResponseHeader,
+    revision: number,
+    watchId: number,
+    lists: ReadonlyArray<readonly MvccEvent[]>,
+    fragment: boolean,
+    runs: RunBlocks,
+  ): void {
     out.begin();
     const w = out.writer;
     w.u8(KEY_HEADER);
@@ -170,8 +219,14 @@ export class WatchResponseEncoder {
       w.u8(KEY_FRAGMENT);
       w.u8(1);
     }
-    for (const list of lists) w.raw(list.length === 1 ? this.eventField(list[0]!) : this.eventsBlock(list));
+    if (lists.length === 1) w.raw(this.listBlock(lists[0]!));
+    else w.raw(runs.get(lists) ?? runs.add(lists, concat(lists.map((l) => this.listBlock(l)))));
     out.end();
+  }
+
+  /** The events fields of one events list. */
+  private listBlock(list: readonly MvccEvent[]): Uint8Array {
+    return list.length === 1 ? this.eventField(list[0]!) : this.eventsBlock(list);
   }
 
   /**
@@ -182,15 +237,8 @@ export class WatchResponseEncoder {
   private eventsBlock(list: readonly MvccEvent[]): Uint8Array {
     let block = this.blocks.get(list) ?? this.olderBlocks.get(list);
     if (block === undefined) {
-      const fields = list.map((e) => this.eventField(e));
-      let size = 0;
-      for (const f of fields) size += f.length;
-      block = Buffer.allocUnsafeSlow(size);
-      let at = 0;
-      for (const f of fields) {
-        block.set(f, at);
-        at += f.length;
-      }
+      block = concat(list.map((e) => this.eventField(e)));
+      const size = block.length;
       if (this.blocksBytes + size > WATCH_API_LIMITS.eventBlocksCachedBytes) {
         this.olderBlocks = this.blocks;
         this.blocks = new Map();
