@@ -28,9 +28,9 @@
  * measures an op again (at most 3 runs, the quietest kept) when they took > 0.1 core meanwhile.
  * Set CONCLAVE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") to profile the members.
  */
-import { readFileSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
-import { etcdAvailable, startCluster, type Flavour, type ProcessCluster } from '../test/helpers/processes.ts';
+import { etcdAvailable, startCluster, type Flavour } from '../test/helpers/processes.ts';
+import { cpuMeter, leaderChanges, median, pad, percentile, QUIET_CORES, rssMiB, stopCluster, TIMING, waitQuiet } from './lib/measure.ts';
 
 interface Options {
   seconds: number;
@@ -72,12 +72,8 @@ interface SystemResult {
   readonly leaderChanges: number[];
 }
 
-/** --wait-quiet: other loads (cores) above which a run is measured again, and how many times at most. */
-const QUIET_CORES = 0.1;
+/** --wait-quiet: how many times at most a run during which other loads took more than QUIET_CORES is measured. */
 const QUIET_ATTEMPTS = 3;
-
-/** Heartbeat and election timeout for both systems (ms). */
-const TIMING = { 'heartbeat-interval': '50', 'election-timeout': '500' } as const;
 
 function parse(args: string[]): Options {
   const o: Options = { seconds: 10, warmup: 2, concurrency: 64, valueBytes: 256, keys: 10_000, systems: ['etcd', 'conclave'], ops: ['put', 'get'], rounds: 1, waitQuiet: 0 };
@@ -122,12 +118,6 @@ function keyName(n: number): string {
   return `bench/key-${String(n).padStart(6, '0')}`;
 }
 
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i]!;
-}
-
 /** Runs `concurrency` loops of `call` until `ms` have passed; latencies in ms. */
 async function drive(concurrency: number, ms: number, call: () => Promise<unknown>): Promise<{ latencies: Float64Array; errors: number; seconds: number; firstError: unknown }> {
   let latencies = new Float64Array(1 << 16);
@@ -161,66 +151,6 @@ async function drive(concurrency: number, ms: number, call: () => Promise<unknow
   return { latencies: latencies.slice(0, n).sort(), errors, seconds: (last - start) / 1000, firstError };
 }
 
-/** User + system CPU seconds of a process so far (/proc/<pid>/stat, in clock ticks of 1/100 s). */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** CPU seconds the whole machine has been busy (/proc/stat: all but idle and iowait). */
-function machineBusy(): number {
-  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0);
-  return (total - cpu[3]! - cpu[4]!) / 100;
-}
-
-/**
- * Waits (up to `seconds`) until the rest of the machine is idle: over one second, cores busy
- * with anything but this cluster and this process stay under 0.1. Returns whether it got there.
- */
-async function waitQuiet(cluster: ProcessCluster, seconds: number): Promise<boolean> {
-  const end = performance.now() + seconds * 1000;
-  for (;;) {
-    const busy0 = machineBusy();
-    const ours0 = membersCpu(cluster) + clientCpu();
-    await new Promise((r) => setTimeout(r, 1000));
-    const others = machineBusy() - busy0 - (membersCpu(cluster) + clientCpu() - ours0);
-    if (others < 0.1) return true;
-    if (performance.now() > end) return false;
-  }
-}
-
-function membersCpu(cluster: ProcessCluster): number {
-  return cluster.members.reduce((sum, m) => sum + cpuSeconds(m.child?.pid), 0);
-}
-
-function clientCpu(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
-
-async function leaderChanges(cluster: ProcessCluster): Promise<number[]> {
-  return Promise.all(
-    cluster.members.map(async (m) => {
-      const text = await (await fetch(`${m.clientUrl}/metrics`)).text();
-      const line = /^etcd_server_leader_changes_seen_total (\S+)$/m.exec(text);
-      return line === null ? NaN : Number(line[1]);
-    }),
-  );
-}
-
-function rssMiB(cluster: ProcessCluster): number[] {
-  return cluster.members.map((m) => {
-    const pid = m.child?.pid;
-    if (pid === undefined) return NaN;
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-    return kb === null ? NaN : Number(kb[1]) / 1024;
-  });
-}
-
 async function runSystem(system: Flavour, o: Options, round: number): Promise<SystemResult> {
   const cluster = await startCluster(system, 3, { flags: { ...TIMING } });
   const client = new Etcd3({ hosts: cluster.members.map((m) => m.clientUrl) });
@@ -248,13 +178,9 @@ async function runSystem(system: Flavour, o: Options, round: number): Promise<Sy
       for (let attempt = 0; attempt < (o.waitQuiet > 0 ? QUIET_ATTEMPTS : 1); attempt++) {
         if (o.waitQuiet > 0 && !(await waitQuiet(cluster, o.waitQuiet))) console.log(`${system} ${op}: the machine did not get quiet within ${o.waitQuiet} s; measuring anyway`);
         if (o.warmup > 0) await drive(o.concurrency, o.warmup * 1000, call);
-        const cpu0 = membersCpu(cluster);
-        const client0 = clientCpu();
-        const busy0 = machineBusy();
+        const meter = cpuMeter(cluster);
         const r = await drive(o.concurrency, o.seconds * 1000, call);
-        const memberCpu = membersCpu(cluster) - cpu0;
-        const clientCpuS = clientCpu() - client0;
-        const others = machineBusy() - busy0 - memberCpu - clientCpuS;
+        const cpu = meter.read();
         if (r.errors > 0) console.log(`${system} ${op}: ${r.errors} errors, first: ${String(r.firstError)}`);
         const result: OpResult = {
           system,
@@ -265,9 +191,9 @@ async function runSystem(system: Flavour, o: Options, round: number): Promise<Sy
           p50: percentile(r.latencies, 0.5),
           p99: percentile(r.latencies, 0.99),
           p999: percentile(r.latencies, 0.999),
-          memberCpuUs: (memberCpu * 1e6) / r.latencies.length,
-          clientCpuUs: (clientCpuS * 1e6) / r.latencies.length,
-          otherCores: Math.max(0, others / r.seconds),
+          memberCpuUs: (cpu.memberCpu * 1e6) / r.latencies.length,
+          clientCpuUs: (cpu.clientCpu * 1e6) / r.latencies.length,
+          otherCores: cpu.otherCpu / r.seconds,
         };
         if (best === null || result.otherCores < best.otherCores) best = result;
         if (result.otherCores <= QUIET_CORES) break;
@@ -281,26 +207,14 @@ async function runSystem(system: Flavour, o: Options, round: number): Promise<Sy
     return { system, round, ops, rssMiB: rss, leaderChanges: await leaderChanges(cluster) };
   } finally {
     client.close();
-    // SIGTERM first, so members exit cleanly (and write their --cpu-prof profiles).
-    for (let i = 0; i < cluster.members.length; i++) await cluster.stop(i);
-    await cluster.destroy();
+    await stopCluster(cluster);
   }
-}
-
-function pad(s: string, n: number, left = false): string {
-  return left ? s.padEnd(n) : s.padStart(n);
 }
 
 const HEADER = `${pad('system', 12, true)}${pad('op', 5, true)}${pad('ops/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p999 ms', 9)}${pad('errors', 8)}${pad('srv µs/op', 11)}${pad('cli µs/op', 11)}${pad('other', 7)}`;
 
 function row(r: OpResult, label: string = r.system): string {
   return `${pad(label, 12, true)}${pad(r.op, 5, true)}${pad((r.ops / r.seconds).toFixed(0), 9)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.p999.toFixed(2), 9)}${pad(String(r.errors), 8)}${pad(r.memberCpuUs.toFixed(0), 11)}${pad(r.clientCpuUs.toFixed(0), 11)}${pad(r.otherCores.toFixed(2), 7)}`;
-}
-
-function median(values: number[]): number {
-  const v = [...values].sort((a, b) => a - b);
-  const mid = v.length >> 1;
-  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
 /** Each figure's median over the rounds of one system and op (ops/s as ops over 1 s). */

@@ -5,7 +5,7 @@ export { eventBytes } from './history.ts';
 export type { HistoryBatch, HistoryRequest } from './history.ts';
 export { keyBounds, prefixEnd } from './range.ts';
 export type { KeyBounds } from './range.ts';
-export { keyString } from './codec.ts';
+export { keyBytes, keyString } from './codec.ts';
 export { snapshotRecordCount, type SizedSnapshot } from './snapshot.ts';
 export * from './errors.ts';
 export * from './types.ts';

@@ -19,8 +19,9 @@ export class Writer {
   private buf: Uint8Array;
   private at = 0;
 
-  constructor(initial = 256) {
-    this.buf = new Uint8Array(initial);
+  /** `initial`: the first buffer's size, or the buffer itself (e.g. one not zero-filled, for a large writer). */
+  constructor(initial: number | Uint8Array = 256) {
+    this.buf = typeof initial === 'number' ? new Uint8Array(initial) : initial;
   }
 
   private room(n: number): void {

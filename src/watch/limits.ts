@@ -20,8 +20,17 @@ export interface WatchLimits {
   readonly catchUpBatchRecords: number;
   /** Event bytes one catch-up batch delivers, unless a single revision is larger. */
   readonly catchUpBatchBytes: number;
-  /** Catch-up batches per event-loop turn, so that catching up never holds the loop long. */
+  /** Catch-up batches (history reads) per event-loop turn, so that catching up never holds the loop long. */
   readonly catchUpBatchesPerTurn: number;
+  /** Unsynced watchers served from one catch-up batch read (etcd: maxWatchersPerSync, 512). */
+  readonly catchUpWatchersPerBatch: number;
+  /**
+   * Latest revisions whose events the hub keeps in memory, so that watchers a little behind catch
+   * up without reading the store (0 < revisions; etcd reads the store for every catch-up).
+   */
+  readonly recentRevisionsMax: number;
+  /** The same bound in event bytes (as eventBytes counts them); at least one revision is kept. */
+  readonly recentBytesMax: number;
   /** Interval of progress notifications to idle watchers that asked for them (etcd: 10 minutes). */
   readonly progressNotifyIntervalMs: number;
 }
@@ -34,6 +43,9 @@ export const defaultWatchLimits: WatchLimits = Object.freeze({
   catchUpBatchRecords: 1000,
   catchUpBatchBytes: 1 << 20,
   catchUpBatchesPerTurn: 8,
+  catchUpWatchersPerBatch: 512,
+  recentRevisionsMax: 4096,
+  recentBytesMax: 16 << 20,
   progressNotifyIntervalMs: 10 * 60 * 1000,
 });
 

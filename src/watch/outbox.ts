@@ -6,15 +6,9 @@
  */
 import type { WatchMessage } from './types.ts';
 
-interface Item {
-  readonly msg: WatchMessage;
-  readonly events: number;
-  readonly bytes: number;
-}
-
 export class Outbox {
-  /** Queued items from `head` on; taken slots are cleared so that sent events can be collected. */
-  private items: Array<Item | undefined> = [];
+  /** Queued messages from `head` on; taken slots are cleared so that sent events can be collected. */
+  private items: Array<WatchMessage | undefined> = [];
   private head = 0;
   private waiter: ((r: IteratorResult<WatchMessage, undefined>) => void) | null = null;
   private ended = false;
@@ -36,7 +30,7 @@ export class Outbox {
     return this.ended;
   }
 
-  push(msg: WatchMessage, bytes: number): void {
+  push(msg: WatchMessage): void {
     if (this.ended) return;
     if (this.waiter !== null) {
       // Handed over without being queued: no room was taken, so none is freed (no onTake).
@@ -45,11 +39,10 @@ export class Outbox {
       w({ value: msg, done: false });
       return;
     }
-    const events = msg.type === 'events' ? msg.events.length : 0;
-    this.items.push({ msg, events, bytes });
+    this.items.push(msg);
     if (msg.type === 'events') {
-      this.events += events;
-      this.bytes += bytes;
+      this.events += msg.events.length;
+      this.bytes += msg.bytes;
     } else {
       this.control++;
     }
@@ -58,7 +51,7 @@ export class Outbox {
   /** The next message if one is queued. */
   poll(): WatchMessage | undefined {
     if (this.head === this.items.length) return undefined;
-    const it = this.items[this.head]!;
+    const msg = this.items[this.head]!;
     this.items[this.head++] = undefined;
     if (this.head === this.items.length) {
       this.items.length = 0;
@@ -67,14 +60,14 @@ export class Outbox {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
-    if (it.msg.type === 'events') {
-      this.events -= it.events;
-      this.bytes -= it.bytes;
+    if (msg.type === 'events') {
+      this.events -= msg.events.length;
+      this.bytes -= msg.bytes;
     } else {
       this.control--;
     }
     this.onTake();
-    return it.msg;
+    return msg;
   }
 
   /** The next message, waiting for one; done once the outbox is closed (queued messages are dropped). */

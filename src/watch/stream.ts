@@ -86,7 +86,7 @@ export class WatchStream implements AsyncIterable<WatchMessage> {
   reject(error: WatchError): void {
     if (this.outbox.closed) throw new StreamClosedError();
     if (this.outbox.control >= this.limits.streamControlMessagesMax) throw new StreamBackloggedError();
-    this.outbox.push({ type: 'rejected', watchId: invalidWatchId, revision: this.host.revision, error }, 0);
+    this.outbox.push({ type: 'rejected', watchId: invalidWatchId, revision: this.host.revision, error });
   }
 
   private create(spec: WatcherSpec): number {
@@ -106,7 +106,7 @@ export class WatchStream implements AsyncIterable<WatchMessage> {
     const rev = this.host.revision;
     const w = new Watcher(id, this, spec, range, rev);
     this.watchers.set(id, w);
-    this.outbox.push({ type: 'created', watchId: id, revision: rev }, 0);
+    this.outbox.push({ type: 'created', watchId: id, revision: rev });
     this.host.attach(w);
     return id;
   }
@@ -117,7 +117,7 @@ export class WatchStream implements AsyncIterable<WatchMessage> {
     if (w === undefined) return false;
     this.forget(w);
     this.host.detach(w);
-    this.outbox.push({ type: 'canceled', watchId, revision: this.host.revision, compactRevision: 0, reason: '' }, 0);
+    this.outbox.push({ type: 'canceled', watchId, revision: this.host.revision, compactRevision: 0, reason: '' });
     this.flushProgress();
     return true;
   }
@@ -176,11 +176,11 @@ export class WatchStream implements AsyncIterable<WatchMessage> {
   // ---- used by the hub ----
 
   /**
-   * Queues one revision's events for a synced watcher if they fit (or the stream holds no events:
-   * a revision is never split, however large). False: no room, the watcher must catch up later.
+   * Queues a watcher's events, of one revision (a synced watcher's commit) or several (a catch-up
+   * batch), if they fit, or if the stream holds no events: a revision is never split, however
+   * large. False: no room, the watcher must catch up later.
    */
-  offer(w: Watcher, revision: number, events: readonly MvccEvent[]): boolean {
-    const bytes = sumBytes(events);
+  offer(w: Watcher, revision: number, events: readonly MvccEvent[], bytes: number = sumBytes(events)): boolean {
     const o = this.outbox;
     const fits = o.events === 0 || (o.events + events.length <= this.limits.streamBufferEventsMax && o.bytes + bytes <= this.limits.streamBufferBytesMax);
     if (!fits) return false;
@@ -198,11 +198,6 @@ export class WatchStream implements AsyncIterable<WatchMessage> {
     );
   }
 
-  /** Queues a catch-up batch (the hub checked hasRoomForCatchUp before reading it). */
-  pushCatchUp(w: Watcher, revision: number, events: readonly MvccEvent[]): void {
-    this.pushEvents(w, revision, events, sumBytes(events));
-  }
-
   /** A watcher of this stream joined the synced group. */
   watcherSynced(): void {
     this.flushProgress();
@@ -211,7 +206,7 @@ export class WatchStream implements AsyncIterable<WatchMessage> {
   /** The hub dropped a watcher whose next revision was compacted: tell the client. */
   compacted(w: Watcher, compactRevision: number, reason: string): void {
     this.forget(w);
-    this.outbox.push({ type: 'canceled', watchId: w.id, revision: this.host.revision, compactRevision, reason }, 0);
+    this.outbox.push({ type: 'canceled', watchId: w.id, revision: this.host.revision, compactRevision, reason });
     this.flushProgress();
   }
 
@@ -219,7 +214,7 @@ export class WatchStream implements AsyncIterable<WatchMessage> {
   progressTick(revision: number): void {
     for (const w of this.watchers.values()) {
       if (w.progressNotify && !w.active && w.canVouchFor(revision) && this.outbox.control < this.limits.streamControlMessagesMax) {
-        this.outbox.push({ type: 'progress', watchId: w.id, revision }, 0);
+        this.outbox.push({ type: 'progress', watchId: w.id, revision });
       }
       w.active = false;
     }
@@ -227,7 +222,7 @@ export class WatchStream implements AsyncIterable<WatchMessage> {
 
   private pushEvents(w: Watcher, revision: number, events: readonly MvccEvent[], bytes: number): void {
     w.active = true;
-    this.outbox.push({ type: 'events', watchId: w.id, revision, events, fragment: w.fragment }, bytes);
+    this.outbox.push({ type: 'events', watchId: w.id, revision, events, bytes, fragment: w.fragment });
   }
 
   private forget(w: Watcher): void {
@@ -246,11 +241,12 @@ export class WatchStream implements AsyncIterable<WatchMessage> {
     const rev = this.host.revision;
     for (const w of this.watchers.values()) if (!w.canVouchFor(rev)) return;
     this.progressWanted = false;
-    this.outbox.push({ type: 'progress', watchId: invalidWatchId, revision: rev }, 0);
+    this.outbox.push({ type: 'progress', watchId: invalidWatchId, revision: rev });
   }
 }
 
-function sumBytes(events: readonly MvccEvent[]): number {
+/** The size of events as eventBytes counts it. */
+export function sumBytes(events: readonly MvccEvent[]): number {
   let n = 0;
   for (const ev of events) n += eventBytes(ev);
   return n;

@@ -44,7 +44,15 @@ export type WatchMessage =
    * revision), never splitting a revision; `fragment` is the watcher's wish to have a large
    * message split.
    */
-  | { readonly type: 'events'; readonly watchId: number; readonly revision: number; readonly events: readonly MvccEvent[]; readonly fragment: boolean }
+  | {
+      readonly type: 'events';
+      readonly watchId: number;
+      readonly revision: number;
+      readonly events: readonly MvccEvent[];
+      /** The events' size as eventBytes counts it (what a stream's byte limit counts). */
+      readonly bytes: number;
+      readonly fragment: boolean;
+    }
   /** Every event up to `revision` has been sent for the watcher (or, watchId −1, for all of the stream's). */
   | { readonly type: 'progress'; readonly watchId: number; readonly revision: number }
   /**

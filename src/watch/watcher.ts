@@ -30,6 +30,14 @@ export function watchedRange(spec: WatcherSpec): WatchedRange {
 
 export type WatcherState = 'synced' | 'unsynced' | 'canceled';
 
+/** Catch-up events read for an unsynced watcher: those of minRevision … nextRevision − 1 it wants. */
+export interface PendingEvents {
+  readonly events: readonly MvccEvent[];
+  /** Their size as eventBytes counts it. */
+  readonly bytes: number;
+  readonly nextRevision: number;
+}
+
 export class Watcher {
   readonly key: Uint8Array;
   readonly rangeEnd: Uint8Array | undefined;
@@ -49,6 +57,16 @@ export class Watcher {
   minRevision: number;
   /** Events were sent since the last periodic progress tick (only idle watchers get progress). */
   active = false;
+  /**
+   * While unsynced: events read for it that its stream had no room for (etcd's victim watcher
+   * and its pending batch), offered again before anything more is read for it.
+   */
+  pending: PendingEvents | undefined = undefined;
+  /**
+   * What the watcher takes of a revision's events (range, filters, prevKv) as a string: watchers
+   * with equal selectors from the same revision on get the same events.
+   */
+  readonly selector: string;
 
   constructor(
     readonly id: number,
@@ -67,6 +85,10 @@ export class Watcher {
     this.noDelete = spec.filters?.includes('NODELETE') === true;
     this.startRevision = spec.startRevision ?? 0;
     this.minRevision = this.startRevision === 0 ? currentRevision + 1 : this.startRevision;
+    const b = this.bounds;
+    // Unambiguous: the start's length delimits it (keys may hold any byte), then the end if any.
+    const end = b.end === null ? '' : `:${b.end}`;
+    this.selector = `${b.single ? 's' : 'r'}${this.noPut ? 1 : 0}${this.noDelete ? 1 : 0}${this.prevKv ? 1 : 0}${b.start.length}:${b.start}${end}`;
   }
 
   /** Whether the latin1 key string k is in the watched range. */

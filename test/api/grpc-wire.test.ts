@@ -19,7 +19,7 @@ import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import type { Long, Type } from 'protobufjs';
 import { etcdService, etcdType, loadEtcdProtos } from '../../src/api/etcd/proto/load.ts';
-import { FrameReader, frameMessage, parseGrpcTimeout } from '../../src/api/grpc/framing.ts';
+import { FrameBuilder, FrameReader, frameLengths, frameMessage, parseGrpcTimeout } from '../../src/api/grpc/framing.ts';
 import {
   bidiStream,
   clientStream,
@@ -488,6 +488,27 @@ describe('codecs and registration', () => {
         },
       ),
     );
+  });
+
+  test('FrameBuilder frames messages as frameMessage does; frameLengths reads them back and refuses partial frames', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }), (messages) => {
+        const b = new FrameBuilder(1);
+        for (const m of messages) {
+          b.begin();
+          b.writer.raw(m);
+          b.end();
+        }
+        const frames = b.finish();
+        assert.deepEqual(Buffer.from(frames), Buffer.concat(messages.map((m) => frameMessage(m))));
+        assert.deepEqual(frameLengths(frames), messages.map((m) => m.length));
+        if (frames.length > 0) assert.throws(() => frameLengths(frames.subarray(0, frames.length - 1)), /truncated frame/);
+      }),
+    );
+    const b = new FrameBuilder(1);
+    assert.throws(() => b.end(), /outside a frame/);
+    b.begin();
+    assert.throws(() => b.finish(), /inside a frame/);
   });
 
   test('FrameReader refuses an oversize header at once', () => {

@@ -11,10 +11,11 @@ import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Long } from 'protobufjs';
-import { etcdService } from '../../src/api/etcd/proto/load.ts';
+import { etcdService, etcdType } from '../../src/api/etcd/proto/load.ts';
 import { Client } from '../helpers/grpc-client.ts';
 import {
   bidiStream,
+  FrameBuilder,
   GrpcError,
   GrpcServer,
   listenClientPort,
@@ -92,6 +93,17 @@ function buildServer(p: Probes, options: GrpcServerOptions = {}): GrpcServer {
         for await (const req of call) {
           const c = req.create_request;
           if (c === null) continue;
+          if (c.key.toString() === 'encoded') {
+            // Three responses the handler encoded and framed itself, sent with one write.
+            const frames = new FrameBuilder(16);
+            for (const id of [101, 102, 103]) {
+              frames.begin();
+              frames.writer.raw(etcdType('etcdserverpb.WatchResponse').encode({ header: header(), watch_id: id, created: true }).finish());
+              frames.end();
+            }
+            await call.writeFrames(frames.finish());
+            continue;
+          }
           await call.write({ header: header(), watch_id: c.watch_id, created: true, events: [{ type: 0, kv: { key: c.key, mod_revision: REV } }] });
         }
       } catch (err) {
@@ -253,6 +265,22 @@ describe('gRPC server with grpc-js as the client', () => {
     call.end();
     await done;
     assert.deepEqual(got, Array.from({ length: 200 }, (_, i) => String(i + 1)));
+  });
+
+  test('bidi: messages the handler encoded itself arrive as separate messages, in order, between written ones', async () => {
+    const call = client.bidi(Watch, 'Watch');
+    const got: string[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      call.on('data', (m: Record<string, unknown>) => got.push(`${m.watch_id as string}`));
+      call.on('end', resolve);
+      call.on('error', reject);
+    });
+    call.write({ create_request: { key: Buffer.from('w1'), watch_id: 1 } });
+    call.write({ create_request: { key: Buffer.from('encoded'), watch_id: 2 } });
+    call.write({ create_request: { key: Buffer.from('w3'), watch_id: 3 } });
+    call.end();
+    await done;
+    assert.deepEqual(got, ['1', '101', '102', '103', '3']);
   });
 
   test('bidi: lease keep-alive answers each request', async () => {

@@ -158,6 +158,23 @@ test('a start revision below the compaction revision is canceled with it; at it,
   }
 });
 
+test('from the compaction revision, a watcher gets what the store\'s history holds there, though recent revisions are in memory', async () => {
+  const f = await openHub();
+  try {
+    f.store.put({ key: b('a'), value: b('1') }); // 2
+    f.store.deleteRange({ key: b('a') }); // 3: the compaction drops this tombstone
+    f.store.put({ key: b('b'), value: b('2') }); // 4
+    f.store.compact(3);
+    const s = f.hub.openStream();
+    const id = s.watch({ ...all, startRevision: 3 });
+    const [msgs] = await settle(f.hub, [s]);
+    const history = f.store.history({ ...all, fromRevision: 3, recordsMax: 100 }).events;
+    assert.deepEqual(show(eventsOf(msgs!, id)), show(history));
+  } finally {
+    await f.close();
+  }
+});
+
 test('a future start revision skips the revisions before it', async () => {
   const f = await openHub();
   try {

@@ -159,6 +159,8 @@ test('model: every watcher receives exactly its history, whatever the interleavi
           streamBufferEventsMax: fc.constant(streamBufferEventsMax),
           catchUpBatchRecords: fc.integer({ min: 1, max: Math.min(4, streamBufferEventsMax) }),
           catchUpBatchesPerTurn: fc.integer({ min: 1, max: 3 }),
+          catchUpWatchersPerBatch: fc.integer({ min: 1, max: 4 }),
+          recentRevisionsMax: fc.integer({ min: 1, max: 8 }),
         }),
       ),
       async (cmds, limits) => {

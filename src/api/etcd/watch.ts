@@ -1,27 +1,18 @@
 /**
  * etcd's Watch service: one bidirectional stream per call carrying many watchers. Requests are
- * handed to the member's WatchHub stream; the hub's messages go out as WatchResponses in the
- * order the hub queued them. Every member serves watches from its own applied state.
- *
- * Fragmenting: a watcher that set `fragment` gets a response whose events exceed the send limit
- * split into several responses, all but the last with fragment=true (etcd's rule); the others
- * get it whole.
+ * handed to the member's WatchHub stream; the hub's messages go out as WatchResponses, all that
+ * are queued at once in one write, a watcher's consecutive events messages merged into one
+ * response (see watch-response.ts). Every member serves watches from its own applied state.
  */
 import type { Service } from 'protobufjs';
-import { bidiStream, type BidiStream, type ServiceImpl } from '../grpc/index.ts';
-import type { MvccEvent } from '../../mvcc/index.ts';
-import { eventBytes } from '../../mvcc/index.ts';
+import { bidiStream, FrameBuilder, type BidiStream, type ServiceImpl } from '../grpc/index.ts';
 import type { Member } from '../../server/member.ts';
-import { StreamBackloggedError, WatchDeniedError, type WatchFilter, type WatchMessage } from '../../watch/index.ts';
-import { GrpcError } from '../grpc/index.ts';
+import { StreamBackloggedError, WatchDeniedError, type WatchFilter } from '../../watch/index.ts';
+import { GrpcError, type CallContext } from '../grpc/index.ts';
 import { callerOf } from './auth.ts';
 import { goStatusText, toGrpcError } from './errors.ts';
-import { bytes, header, keyValue, num, type Int64, type PbHeader, type PbKeyValue } from './convert.ts';
-
-export const WATCH_API_LIMITS = {
-  /** Event bytes per response before a fragmenting watcher's response is split. */
-  fragmentBytesMax: 1536 * 1024,
-} as const;
+import { bytes, num, type Int64 } from './convert.ts';
+import { WATCH_API_LIMITS, WatchResponseEncoder } from './watch-response.ts';
 
 interface PbWatchCreateRequest {
   key: Uint8Array;
@@ -40,72 +31,13 @@ interface PbWatchRequest {
   progress_request: object | null;
 }
 
-interface PbEvent {
-  type: number;
-  kv: PbKeyValue;
-  prev_kv: PbKeyValue | null;
-}
-
-interface PbWatchResponse {
-  header: PbHeader;
-  watch_id: number;
-  created?: boolean;
-  canceled?: boolean;
-  compact_revision?: number;
-  cancel_reason?: string;
-  fragment?: boolean;
-  events?: PbEvent[];
-}
-
 const FILTERS: readonly WatchFilter[] = ['NOPUT', 'NODELETE'];
-function toEvent(e: MvccEvent): PbEvent {
-  return { type: e.type === 'PUT' ? 0 : 1, kv: keyValue(e.kv), prev_kv: e.prevKv === undefined ? null : keyValue(e.prevKv) };
-}
-
-/** Splits a fragmenting watcher's events into responses of at most fragmentBytesMax (at least one event each). */
-function fragments(events: readonly MvccEvent[]): MvccEvent[][] {
-  const out: MvccEvent[][] = [];
-  let current: MvccEvent[] = [];
-  let bytes = 0;
-  for (const e of events) {
-    const size = eventBytes(e);
-    if (current.length > 0 && bytes + size > WATCH_API_LIMITS.fragmentBytesMax) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(e);
-    bytes += size;
-  }
-  out.push(current);
-  return out;
-}
-
-/** The responses for one hub message. */
-function responses(member: Member, m: WatchMessage): PbWatchResponse[] {
-  const h = header(member.header(), m.revision);
-  switch (m.type) {
-    case 'created':
-      return [{ header: h, watch_id: m.watchId, created: true }];
-    case 'rejected':
-      return [{ header: h, watch_id: m.watchId, created: true, canceled: true, cancel_reason: m.error.message }];
-    case 'progress':
-      return [{ header: h, watch_id: m.watchId }];
-    case 'canceled':
-      return [{ header: h, watch_id: m.watchId, canceled: true, compact_revision: m.compactRevision, cancel_reason: m.reason }];
-    case 'events': {
-      if (!m.fragment) return [{ header: h, watch_id: m.watchId, events: m.events.map(toEvent) }];
-      const parts = fragments(m.events);
-      return parts.map((part, i) => ({ header: h, watch_id: m.watchId, events: part.map(toEvent), fragment: i < parts.length - 1 }));
-    }
-  }
-}
 
 /**
  * Why the caller may not watch [key, rangeEnd), as the cancel reason etcd 3.4 gives (the gRPC
  * error's text: bad token, no user, permission denied); null when it may.
  */
-async function denial(member: Member, call: BidiStream<PbWatchRequest, PbWatchResponse>, key: Uint8Array, rangeEnd: Uint8Array): Promise<string | null> {
+async function denial(member: Member, call: CallContext, key: Uint8Array, rangeEnd: Uint8Array): Promise<string | null> {
   try {
     member.auth.checkRead(await callerOf(member, call), key, rangeEnd);
     return null;
@@ -116,12 +48,23 @@ async function denial(member: Member, call: BidiStream<PbWatchRequest, PbWatchRe
   }
 }
 
-async function serve(member: Member, call: BidiStream<PbWatchRequest, PbWatchResponse>): Promise<void> {
+async function serve(member: Member, enc: WatchResponseEncoder, call: BidiStream<PbWatchRequest, never>): Promise<void> {
   const stream = member.watches().openStream();
   const abort = (): void => stream.close();
   call.signal.addEventListener('abort', abort);
   const writer = (async () => {
-    for await (const m of stream) for (const r of responses(member, m)) await call.write(r);
+    for (;;) {
+      const first = await stream.next();
+      if (first.done === true) return;
+      // Everything queued by now goes out together (the outbox's limits bound it).
+      const taken = [first.value];
+      for (let m = stream.poll(); m !== undefined; m = stream.poll()) taken.push(m);
+      let size = 0;
+      for (const m of taken) size += WATCH_API_LIMITS.responseOverheadBytes + (m.type === 'events' ? m.bytes : 0);
+      const frames = new FrameBuilder(size);
+      enc.encodeTaken(frames, taken);
+      await call.writeFrames(frames.finish());
+    }
   })();
   try {
     for await (const req of call) {
@@ -161,5 +104,7 @@ async function serve(member: Member, call: BidiStream<PbWatchRequest, PbWatchRes
 }
 
 export function watchService(member: Member, service: Service): [Service, ServiceImpl] {
-  return [service, { Watch: bidiStream((call: BidiStream<PbWatchRequest, PbWatchResponse>) => serve(member, call)) }];
+  // One encoder for all streams of the member: they are sent the same event objects.
+  const enc = new WatchResponseEncoder(() => member.header());
+  return [service, { Watch: bidiStream((call: BidiStream<PbWatchRequest, never>) => serve(member, enc, call)) }];
 }

@@ -8,7 +8,7 @@
  */
 import http2 from 'node:http2';
 import type { Type } from 'protobufjs';
-import { FrameReader, frameMessage, gunzipMessage } from './framing.ts';
+import { FrameReader, frameLengths, frameMessage, gunzipMessage } from './framing.ts';
 import type { BidiStream, Metadata, MethodImpl } from './server.ts';
 import { encodeGrpcMessage, GrpcError, Status, statusText, toStatus } from './status.ts';
 import { sessionCommonName } from './tls-identity.ts';
@@ -196,6 +196,37 @@ export class ServerCall implements BidiStream<unknown, unknown> {
   // ---- ServerStream -----------------------------------------------------------------------
 
   write(message: unknown): Promise<void> {
+    const refused = this.refuseWrite();
+    if (refused !== undefined) return refused;
+    let frame: Buffer;
+    try {
+      frame = this.encode(message);
+    } catch (err) {
+      return rejected(err);
+    }
+    return this.send(frame);
+  }
+
+  writeFrames(frames: Uint8Array): Promise<void> {
+    const refused = this.refuseWrite();
+    if (refused !== undefined) return refused;
+    let lengths: number[];
+    try {
+      lengths = frameLengths(frames);
+    } catch (err) {
+      return rejected(new GrpcError(Status.INTERNAL, (err as Error).message));
+    }
+    for (const len of lengths) {
+      if (len > this.limits.sendBytesMax) {
+        return rejected(new GrpcError(Status.RESOURCE_EXHAUSTED, statusText.sendTooLarge(len, this.limits.sendBytesMax)));
+      }
+    }
+    if (frames.byteLength === 0) return RESOLVED;
+    return this.send(Buffer.from(frames.buffer, frames.byteOffset, frames.byteLength));
+  }
+
+  /** Why no response may be written now, as a rejected promise; undefined if one may. */
+  private refuseWrite(): Promise<void> | undefined {
     if (this.done) {
       return rejected(this.abortReason ?? new GrpcError(Status.CANCELLED, 'grpc: write after the call ended'));
     }
@@ -203,12 +234,11 @@ export class ServerCall implements BidiStream<unknown, unknown> {
     if (kind !== 'serverStream' && kind !== 'bidiStream') {
       return rejected(new GrpcError(Status.INTERNAL, 'grpc: write() on a call with a single response'));
     }
-    let frame: Buffer;
-    try {
-      frame = this.encode(message);
-    } catch (err) {
-      return rejected(err);
-    }
+    return undefined;
+  }
+
+  /** Sends framed responses with back-pressure (see ServerStream.write). */
+  private send(frames: Buffer): Promise<void> {
     const s = this.stream;
     if (s.writableLength > this.limits.writeBufferBytesMax) {
       // The handler ignores back-pressure; drop the call rather than the process.
@@ -219,7 +249,7 @@ export class ServerCall implements BidiStream<unknown, unknown> {
       return rejected(err);
     }
     if (!this.headersSent) this.sendHeaders();
-    const ok = s.write(frame);
+    const ok = s.write(frames);
     // write() returning false guarantees a later 'drain'; wait for it only past our own mark.
     if (ok || s.writableLength < this.limits.writeBufferBytes) return RESOLVED;
     if (this.drain === undefined) {

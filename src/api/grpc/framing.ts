@@ -10,6 +10,7 @@
  * Also here: grpc-timeout parsing, the other wire detail of a request.
  */
 import { gunzipSync } from 'node:zlib';
+import { Writer } from '../../util/binary.ts';
 import { GrpcError, Status, statusText } from './status.ts';
 
 export const FRAME_HEADER_BYTES = 5;
@@ -67,6 +68,61 @@ export class FrameReader {
       this.buffered = buf.length - off;
     }
   }
+}
+
+/**
+ * Uncompressed messages encoded straight into one buffer of frames, for a handler that encodes
+ * its responses itself (no copy per message): begin() before a message's bytes, which go to
+ * `writer`, end() after them.
+ */
+export class FrameBuilder {
+  readonly writer: Writer;
+  /** Where the open frame's header starts; −1 between frames. */
+  private open = -1;
+
+  constructor(initialBytes: number) {
+    // Not zero-filled: every byte of the result is written.
+    this.writer = new Writer(Buffer.allocUnsafeSlow(Math.max(1, initialBytes)));
+  }
+
+  begin(): void {
+    if (this.open >= 0) throw new Error('grpc: FrameBuilder.begin() inside a frame');
+    this.open = this.writer.length;
+    this.writer.u8(0);
+    this.writer.raw(LENGTH_PLACEHOLDER);
+  }
+
+  end(): void {
+    if (this.open < 0) throw new Error('grpc: FrameBuilder.end() outside a frame');
+    this.writer.patchU32BE(this.open + 1, this.writer.length - this.open - FRAME_HEADER_BYTES);
+    this.open = -1;
+  }
+
+  /** The frames built (a view into the builder's buffer). */
+  finish(): Uint8Array {
+    if (this.open >= 0) throw new Error('grpc: FrameBuilder.finish() inside a frame');
+    return this.writer.finish();
+  }
+}
+
+const LENGTH_PLACEHOLDER = new Uint8Array(4);
+
+/**
+ * The length of each message in a buffer of whole frames, in order; throws if the buffer does
+ * not hold whole frames exactly.
+ */
+export function frameLengths(frames: Uint8Array): number[] {
+  const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
+  const lengths: number[] = [];
+  let at = 0;
+  while (at < frames.byteLength) {
+    if (at + FRAME_HEADER_BYTES > frames.byteLength) throw new Error('grpc: truncated frame header');
+    const len = view.getUint32(at + 1);
+    at += FRAME_HEADER_BYTES + len;
+    if (at > frames.byteLength) throw new Error('grpc: truncated frame');
+    lengths.push(len);
+  }
+  return lengths;
 }
 
 /** Frames one encoded message (uncompressed). One copy; small next to the socket write. */

@@ -30,4 +30,5 @@ export {
   type Http1RequestHandler,
   type Http2StreamHandler,
 } from './mux.ts';
+export { FrameBuilder } from './framing.ts';
 export * as grpcLimits from './limits.ts';

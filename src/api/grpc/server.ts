@@ -86,6 +86,13 @@ export interface ServerStream<Res> extends CallContext {
    * its call reset with RESOURCE_EXHAUSTED.
    */
   write(message: Res): Promise<void>;
+  /**
+   * Queues responses the handler encoded and framed itself (whole gRPC frames, uncompressed,
+   * each one message of the response type: see FrameBuilder), as they are, with one write to
+   * the stream; back-pressure as for write(). The buffer is the stream's from then on: the
+   * handler must not change it.
+   */
+  writeFrames(frames: Uint8Array): Promise<void>;
 }
 
 /**
