@@ -1,6 +1,7 @@
 /** Entry point of the `conclave` command. */
 import { Command } from 'commander';
 import { startClientApi } from '../api/etcd/server.ts';
+import { kvCommands } from './kv.ts';
 import { serveCommand } from './serve.ts';
 import { snapshotCommand } from './snapshot.ts';
 
@@ -12,6 +13,7 @@ const program = new Command('conclave')
   .showHelpAfterError();
 program.addCommand(serveCommand(startClientApi));
 program.addCommand(snapshotCommand());
+for (const cmd of kvCommands()) program.addCommand(cmd);
 program
   .command('version')
   .description('print the version')

@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { FLAG_NAMES, SERVER_DEFAULTS, resolveConfig } from '../server/config.ts';
 import { restoreSnapshotFile, snapshotFileStatus, type SnapshotStatus } from '../server/restore.ts';
 import { ProgressBar } from './progress.ts';
+import { boxTable } from './table.ts';
 
 /** Bytes in SI units as etcdctl prints them (go-humanize): "20 kB", "1.5 MB". */
 export function humanBytes(n: number): string {
@@ -26,19 +27,8 @@ export function formatStatus(s: SnapshotStatus, format: string): string {
   switch (format) {
     case 'json':
       return `${JSON.stringify({ hash: s.hash >>> 0, revision: s.revision, totalKey: s.totalKey, totalSize: s.totalSize })}\n`;
-    case 'table': {
-      const header = ['HASH', 'REVISION', 'TOTAL KEYS', 'TOTAL SIZE'];
-      const row = [hash, String(s.revision), String(s.totalKey), humanBytes(s.totalSize)];
-      const widths = header.map((h, i) => Math.max(h.length, row[i]!.length) + 2);
-      const line = `+${widths.map((w) => '-'.repeat(w)).join('+')}+`;
-      // etcdctl's table centres the headers (the odd space on the right) and right-aligns the cells.
-      const centre = (t: string, w: number): string => {
-        const left = Math.floor((w - t.length) / 2);
-        return ' '.repeat(left) + t + ' '.repeat(w - t.length - left);
-      };
-      const cells = (texts: string[], fmt: (t: string, w: number) => string): string => `|${texts.map((t, i) => fmt(t, widths[i]!)).join('|')}|`;
-      return [line, cells(header, centre), line, cells(row, (t, w) => `${t.padStart(w - 1)} `), line, ''].join('\n');
-    }
+    case 'table':
+      return boxTable(['HASH', 'REVISION', 'TOTAL KEYS', 'TOTAL SIZE'], [[hash, String(s.revision), String(s.totalKey), humanBytes(s.totalSize)]]);
     case 'simple':
       return `${hash}, ${s.revision}, ${s.totalKey}, ${humanBytes(s.totalSize)}\n`;
     default:
