@@ -5,6 +5,8 @@
 import { Command, Option } from 'commander';
 import { FLAG_NAMES, SERVER_DEFAULTS, resolveConfig } from '../server/config.ts';
 import { restoreSnapshotFile, snapshotFileStatus, type SnapshotStatus } from '../server/restore.ts';
+import { open, rename } from 'node:fs/promises';
+import { clientAction, withGlobalOptions, type GlobalOptions } from './client-options.ts';
 import { ProgressBar } from './progress.ts';
 import { boxTable } from './table.ts';
 
@@ -81,6 +83,37 @@ function statusCommand(): Command {
     });
 }
 
+function saveCommand(): Command {
+  const cmd = new Command('save').description("stores a member's snapshot to a file (the first of --endpoints)").argument('<filename>', 'file to write');
+  return withGlobalOptions(cmd).action(
+    clientAction<GlobalOptions>(async (client, _o, [file]) => {
+      // Written under a temporary name and renamed once complete, as etcdctl does.
+      const partial = `${file as string}.part`;
+      const progress = new ProgressBar();
+      const out = await open(partial, 'w');
+      try {
+        let begun = false;
+        for await (const chunk of client.snapshot()) {
+          if (!begun) progress.begin('snapshot', chunk.blob.length + chunk.remainingBytes);
+          begun = true;
+          await out.write(chunk.blob);
+          progress.advance(chunk.blob.length);
+        }
+        progress.end();
+        await out.sync();
+      } finally {
+        await out.close();
+      }
+      await rename(partial, file as string);
+      console.log(`Snapshot saved at ${file as string}`);
+    }),
+  );
+}
+
 export function snapshotCommand(): Command {
-  return new Command('snapshot').description('restores or inspects snapshot files (save them with etcdctl snapshot save)').addCommand(restoreCommand()).addCommand(statusCommand());
+  return new Command('snapshot')
+    .description('saves, restores or inspects snapshot files')
+    .addCommand(saveCommand())
+    .addCommand(restoreCommand())
+    .addCommand(statusCommand());
 }
