@@ -16,11 +16,12 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function kvLines(kvs: readonly KeyValue[], o: { keysOnly?: boolean; valueOnly?: boolean } = {}): string {
+/** Key and value lines (with --keys-only the value line is there, empty, as etcdctl prints it). */
+function kvLines(kvs: readonly KeyValue[], o: { valueOnly?: boolean } = {}): string {
   let out = '';
   for (const kv of kvs) {
     if (o.valueOnly !== true) out += `${kv.key.toString('utf8')}\n`;
-    if (o.keysOnly !== true) out += `${kv.value.toString('utf8')}\n`;
+    out += `${kv.value.toString('utf8')}\n`;
   }
   return out;
 }
@@ -143,7 +144,7 @@ function getCommand(): Command {
       output(
         o.writeOut,
         () => getJson(r),
-        () => (o.countOnly === true ? `${r.count}\n` : kvLines(r.kvs, { keysOnly: o.keysOnly, valueOnly: o.printValueOnly })),
+        () => (o.countOnly === true ? `${r.count}\n` : kvLines(r.kvs, { valueOnly: o.printValueOnly })),
         () => kvTable(r.kvs),
       );
     }),
