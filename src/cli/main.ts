@@ -1,6 +1,12 @@
 /** Entry point of the `conclave` command. */
 import { Command } from 'commander';
 import { startClientApi } from '../api/etcd/server.ts';
+import { authCommand, roleCommand, userCommand } from './auth.ts';
+import { benchCommand } from './bench.ts';
+import { endpointCommand, memberCommand } from './cluster.ts';
+import { electCommand, lockCommand } from './concurrency.ts';
+import { kvCommands } from './kv.ts';
+import { leaseCommand } from './lease.ts';
 import { serveCommand } from './serve.ts';
 import { snapshotCommand } from './snapshot.ts';
 
@@ -12,6 +18,9 @@ const program = new Command('conclave')
   .showHelpAfterError();
 program.addCommand(serveCommand(startClientApi));
 program.addCommand(snapshotCommand());
+for (const cmd of [...kvCommands(), leaseCommand(), lockCommand(), electCommand(), memberCommand(), endpointCommand(), userCommand(), roleCommand(), authCommand(), benchCommand()]) {
+  program.addCommand(cmd);
+}
 program
   .command('version')
   .description('print the version')

@@ -13,28 +13,36 @@ function megabytes(n: number): string {
   return (n / 1e6).toFixed(1);
 }
 
+/** How the bar states its progress after the percentage (bytes in MB unless told otherwise). */
+export type ProgressAmount = (done: number, total: number) => string;
+
+const inMegabytes: ProgressAmount = (done, total) => `${megabytes(done)}/${megabytes(total)} MB`;
+
 export class ProgressBar implements RestoreProgress {
   private step = '';
   private total = 0;
   private done = 0;
   private drawnAt = 0;
 
-  constructor(private readonly out: NodeJS.WriteStream = process.stderr) {}
+  constructor(
+    private readonly out: NodeJS.WriteStream = process.stderr,
+    private readonly amount: ProgressAmount = inMegabytes,
+  ) {}
 
   private get enabled(): boolean {
     return this.out.isTTY === true;
   }
 
-  begin(step: string, totalBytes: number): void {
+  begin(step: string, total: number): void {
     this.step = step;
-    this.total = totalBytes;
+    this.total = total;
     this.done = 0;
     this.drawnAt = 0;
     this.draw();
   }
 
-  advance(bytes: number): void {
-    this.done += bytes;
+  advance(amount: number): void {
+    this.done += amount;
     if (performance.now() - this.drawnAt >= PROGRESS_LIMITS.redrawMs) this.draw();
   }
 
@@ -50,6 +58,6 @@ export class ProgressBar implements RestoreProgress {
     const fraction = this.total === 0 ? 1 : Math.min(1, this.done / this.total);
     const filled = Math.round(fraction * PROGRESS_LIMITS.barWidth);
     const bar = '#'.repeat(filled) + '-'.repeat(PROGRESS_LIMITS.barWidth - filled);
-    this.out.write(`\r${this.step.padEnd(10)} [${bar}] ${String(Math.floor(fraction * 100)).padStart(3)}% ${megabytes(this.done)}/${megabytes(this.total)} MB`);
+    this.out.write(`\r${this.step.padEnd(10)} [${bar}] ${String(Math.floor(fraction * 100)).padStart(3)}% ${this.amount(this.done, this.total)}`);
   }
 }

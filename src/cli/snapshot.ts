@@ -5,7 +5,10 @@
 import { Command, Option } from 'commander';
 import { FLAG_NAMES, SERVER_DEFAULTS, resolveConfig } from '../server/config.ts';
 import { restoreSnapshotFile, snapshotFileStatus, type SnapshotStatus } from '../server/restore.ts';
+import { open, rename } from 'node:fs/promises';
+import { clientAction, withGlobalOptions, type GlobalOptions } from './client-options.ts';
 import { ProgressBar } from './progress.ts';
+import { boxTable } from './table.ts';
 
 /** Bytes in SI units as etcdctl prints them (go-humanize): "20 kB", "1.5 MB". */
 export function humanBytes(n: number): string {
@@ -26,19 +29,8 @@ export function formatStatus(s: SnapshotStatus, format: string): string {
   switch (format) {
     case 'json':
       return `${JSON.stringify({ hash: s.hash >>> 0, revision: s.revision, totalKey: s.totalKey, totalSize: s.totalSize })}\n`;
-    case 'table': {
-      const header = ['HASH', 'REVISION', 'TOTAL KEYS', 'TOTAL SIZE'];
-      const row = [hash, String(s.revision), String(s.totalKey), humanBytes(s.totalSize)];
-      const widths = header.map((h, i) => Math.max(h.length, row[i]!.length) + 2);
-      const line = `+${widths.map((w) => '-'.repeat(w)).join('+')}+`;
-      // etcdctl's table centres the headers (the odd space on the right) and right-aligns the cells.
-      const centre = (t: string, w: number): string => {
-        const left = Math.floor((w - t.length) / 2);
-        return ' '.repeat(left) + t + ' '.repeat(w - t.length - left);
-      };
-      const cells = (texts: string[], fmt: (t: string, w: number) => string): string => `|${texts.map((t, i) => fmt(t, widths[i]!)).join('|')}|`;
-      return [line, cells(header, centre), line, cells(row, (t, w) => `${t.padStart(w - 1)} `), line, ''].join('\n');
-    }
+    case 'table':
+      return boxTable(['HASH', 'REVISION', 'TOTAL KEYS', 'TOTAL SIZE'], [[hash, String(s.revision), String(s.totalKey), humanBytes(s.totalSize)]]);
     case 'simple':
       return `${hash}, ${s.revision}, ${s.totalKey}, ${humanBytes(s.totalSize)}\n`;
     default:
@@ -91,6 +83,37 @@ function statusCommand(): Command {
     });
 }
 
+function saveCommand(): Command {
+  const cmd = new Command('save').description("stores a member's snapshot to a file (the first of --endpoints)").argument('<filename>', 'file to write');
+  return withGlobalOptions(cmd).action(
+    clientAction<GlobalOptions>(async (client, _o, [file]) => {
+      // Written under a temporary name and renamed once complete, as etcdctl does.
+      const partial = `${file as string}.part`;
+      const progress = new ProgressBar();
+      const out = await open(partial, 'w');
+      try {
+        let begun = false;
+        for await (const chunk of client.snapshot()) {
+          if (!begun) progress.begin('snapshot', chunk.blob.length + chunk.remainingBytes);
+          begun = true;
+          await out.write(chunk.blob);
+          progress.advance(chunk.blob.length);
+        }
+        progress.end();
+        await out.sync();
+      } finally {
+        await out.close();
+      }
+      await rename(partial, file as string);
+      console.log(`Snapshot saved at ${file as string}`);
+    }),
+  );
+}
+
 export function snapshotCommand(): Command {
-  return new Command('snapshot').description('restores or inspects snapshot files (save them with etcdctl snapshot save)').addCommand(restoreCommand()).addCommand(statusCommand());
+  return new Command('snapshot')
+    .description('saves, restores or inspects snapshot files')
+    .addCommand(saveCommand())
+    .addCommand(restoreCommand())
+    .addCommand(statusCommand());
 }

@@ -32,6 +32,9 @@ import {
   type PutResult,
   type ResponseHeader,
 } from './kv.ts';
+import { Auth } from './auth.ts';
+import { Cluster, type MemberInfo } from './cluster.ts';
+import { snapshotStream, type SnapshotChunk } from './maintenance.ts';
 import { grantLease, Lease, leaseTimeToLive, listLeases, revokeLease, type LeaseGrantResult, type LeaseTimeToLiveResult } from './lease.ts';
 import { normalizeEndpoints, resolveLimits, type ClientLimits, type ClientOptions } from './options.ts';
 import { method, Rpc, type CallOptions } from './rpc.ts';
@@ -47,32 +50,48 @@ const KV = {
 } as const;
 
 const MAINTENANCE_STATUS = method('etcdserverpb.Maintenance', 'Status');
-const MEMBER_LIST = method('etcdserverpb.Cluster', 'MemberList');
-
-export interface MemberInfo {
-  id: string;
-  name: string;
-  peerUrls: string[];
-  clientUrls: string[];
-  isLearner: boolean;
-}
 
 export interface StatusResult {
   header: ResponseHeader;
   version: string;
   dbSize: number;
+  /** Bytes of the store in use (dbSize less its free pages). */
+  dbSizeInUse: number;
   leader: string;
   raftIndex: number;
   raftTerm: number;
+  raftAppliedIndex: number;
+  isLearner: boolean;
+  /** Alarms and other conditions the member reports. */
+  errors: string[];
+}
+
+interface PbStatusResponseIn {
+  header: PbHeaderIn | null;
+  version: string;
+  dbSize: Int64;
+  dbSizeInUse: Int64;
+  leader: Int64;
+  raftIndex: Int64;
+  raftTerm: Int64;
+  raftAppliedIndex: Int64;
+  isLearner: boolean;
+  errors: string[];
 }
 
 export class Client {
   /** The transport and retry machinery, shared with the recipes. */
   readonly rpc: Rpc;
+  /** Membership: list, add, remove, update, promote. */
+  readonly cluster: Cluster;
+  /** Auth management: enable/disable, users, roles and permissions. */
+  readonly auth: Auth;
 
   constructor(options: ClientOptions) {
     const limits: ClientLimits = resolveLimits(options.limits);
     this.rpc = new Rpc(normalizeEndpoints(options.endpoints, options.tls !== undefined), options.tls, limits, options.auth);
+    this.cluster = new Cluster(this.rpc);
+    this.auth = new Auth(this.rpc);
   }
 
   /** The endpoints' URLs, in the order given. */
@@ -153,18 +172,28 @@ export class Client {
 
   /** A member's status (the next endpoint in turn answers). */
   async status(options?: CallOptions): Promise<StatusResult> {
-    const r = await this.rpc.unary<{ header: PbHeaderIn | null; version: string; dbSize: Int64; leader: Int64; raftIndex: Int64; raftTerm: Int64 }>(
-      MAINTENANCE_STATUS,
-      {},
-      'idempotent',
-      options,
-    );
-    return { header: fromHeader(r.header), version: r.version, dbSize: num(r.dbSize), leader: hexId(r.leader), raftIndex: num(r.raftIndex), raftTerm: num(r.raftTerm) };
+    const r = await this.rpc.unary<PbStatusResponseIn>(MAINTENANCE_STATUS, {}, 'idempotent', options);
+    return {
+      header: fromHeader(r.header),
+      version: r.version,
+      dbSize: num(r.dbSize),
+      dbSizeInUse: num(r.dbSizeInUse),
+      leader: hexId(r.leader),
+      raftIndex: num(r.raftIndex),
+      raftTerm: num(r.raftTerm),
+      raftAppliedIndex: num(r.raftAppliedIndex),
+      isLearner: r.isLearner === true,
+      errors: r.errors ?? [],
+    };
   }
 
   async memberList(options?: CallOptions): Promise<MemberInfo[]> {
-    const r = await this.rpc.unary<{ members: { ID: Int64; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }[] }>(MEMBER_LIST, {}, 'idempotent', options);
-    return (r.members ?? []).map((m) => ({ id: hexId(m.ID), name: m.name, peerUrls: m.peerURLs ?? [], clientUrls: m.clientURLs ?? [], isLearner: m.isLearner === true }));
+    return (await this.cluster.list(options)).members;
+  }
+
+  /** The member's store as a stream of chunks (etcdctl snapshot save); needs root with auth on. */
+  snapshot(): AsyncGenerator<SnapshotChunk> {
+    return snapshotStream(this.rpc);
   }
 
   /** Ends every call, watch and kept-alive lease of this client. */

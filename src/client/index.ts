@@ -2,7 +2,10 @@
  * The package's public API: the client, its types and errors, and the recipes.
  * Everything else under src/ is internal.
  */
-export { Client, type MemberInfo, type StatusResult } from './client.ts';
+export { Client, type StatusResult } from './client.ts';
+export { Cluster, type MemberAddResult, type MemberInfo, type MembersResult } from './cluster.ts';
+export { Auth, type AuthStatusResult, type Permission, type PermissionType } from './auth.ts';
+export { SNAPSHOT_LIMITS, type SnapshotChunk } from './maintenance.ts';
 export { CLIENT_LIMITS, type ClientLimits, type ClientOptions, type TlsOptions } from './options.ts';
 export type { CallOptions } from './rpc.ts';
 export {
