@@ -8,6 +8,10 @@
 import { checkpointCallMax, leaseExpiryCheckIntervalMs, revokeBatchMax, type LeaseId, type Lessor } from '../lease/index.ts';
 import { ServerError } from './errors.ts';
 import type { LeaseRequest } from './request-codec.ts';
+import { hookedMonotonicClock } from '../util/test-hooks.ts';
+
+/** The monotonic clock lease deadlines are kept on (a test-only hook may offset it: src/util/test-hooks.ts). */
+export const leaseClock: () => number = hookedMonotonicClock;
 
 export interface LeaseDutiesOptions {
   /** True when this member is the leader and `term` is its current term. */
@@ -33,7 +37,7 @@ export class LeaseDuties {
   /** An empty entry of `term` was applied: if it is this leader's own, take over the leases. */
   onEmptyEntry(term: number): void {
     if (this.lessor.isPrimary || !this.opts.isLeaderOfTerm(term)) return;
-    this.lessor.promote(performance.now(), this.opts.electionTimeoutMs);
+    this.lessor.promote(leaseClock(), this.opts.electionTimeoutMs);
     this.timer ??= setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
   }
@@ -55,7 +59,7 @@ export class LeaseDuties {
 
   private tick(): void {
     if (!this.lessor.isPrimary) return;
-    const now = performance.now();
+    const now = leaseClock();
     for (const id of this.lessor.expired(now, revokeBatchMax(this.lessor.limits, this.intervalMs))) this.send({ op: 'leaseRevoke', id });
     const due = this.lessor.checkpointsDue(now, checkpointCallMax(this.lessor.limits, this.intervalMs));
     for (let i = 0; i < due.length; i += this.lessor.limits.checkpointBatchMax) {

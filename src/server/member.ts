@@ -34,7 +34,7 @@ import { encodeEnvelope, type InternalRequest } from './request-codec.ts';
 import { Waiters } from './waiters.ts';
 import { Lessor, minLeaseTtlSeconds, type LeaseId, type TimeToLive } from '../lease/index.ts';
 import { bindLessor } from './leases.ts';
-import { LeaseDuties } from './lease-duties.ts';
+import { LeaseDuties, leaseClock } from './lease-duties.ts';
 
 export const MEMBER_LIMITS = {
   /** Proposals waiting to be applied before new ones are refused with "too many requests". */
@@ -285,7 +285,7 @@ export class Member {
       onMembersChanged: () => this.updatePeers(),
       installSnapshot: (s) => this.installSnapshot(s),
       onEmptyEntry: (e) => this.leaseDuties.onEmptyEntry(e.term),
-    }, { lessor: () => this.lessor, now: () => performance.now() });
+    }, { lessor: () => this.lessor, now: leaseClock });
     // Raft restarts from the snapshot: it hands out the committed entries after it again, so it
     // rebuilds its membership from their configuration changes, while the store skips every
     // entry it already applied (its consistent index). The store must not be behind the
@@ -505,7 +505,7 @@ export class Member {
   /** The leader's keep-alive: the new TTL, 0 when the lease does not exist (etcd's answer). */
   leaseRenew(id: LeaseId): number {
     try {
-      const r = this.lessor.renew(id, performance.now());
+      const r = this.lessor.renew(id, leaseClock());
       if (r.clearCheckpoint) this.leaseDuties.clearCheckpoint(id);
       return r.ttl;
     } catch (e) {
@@ -518,7 +518,7 @@ export class Member {
   /** TimeToLive from this member's lessor; remainingTtl is exact only on the promoted leader. */
   leaseTimeToLive(id: LeaseId, keys: boolean): TimeToLive | undefined {
     if (!this.lessor.has(id)) return undefined;
-    return this.lessor.timeToLive(id, performance.now(), keys);
+    return this.lessor.timeToLive(id, leaseClock(), keys);
   }
 
   /** Whether this member's lessor is the primary one (leader, promoted). */

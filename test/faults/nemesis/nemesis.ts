@@ -1,0 +1,246 @@
+/**
+ * The nemesis: injects one fault at a time into the running cluster, holds it, heals it, rests,
+ * and goes again until told to stop, every choice drawn from the run's seed. Fault kinds:
+ *
+ *   kill       SIGKILL a minority (the leader half of the time), restart them at the heal;
+ *   pause      SIGSTOP a minority (the leader half of the time), SIGCONT at the heal;
+ *   partition  cut the peer network (partitions.ts: majority/minority, isolated leader, bridge,
+ *              one-way), heal it;
+ *   disk       slow the fsyncs of one member, or make them fail now and then (the member must
+ *              then stop; it is restarted at the heal), through its test hooks;
+ *   clock      jump one member's lease clock forward (never back: it is a monotonic clock),
+ *              at most clockJumpMaxMs at a time;
+ *   member     remove a member under load, then add a fresh one in its place.
+ *
+ * The leader comes from the cluster's Status poller, so "the leader" may be a step behind; the
+ * log says whom each fault hit. Everything is healed by healAll() at the end.
+ */
+import type { Prng } from '../../sim/prng.ts';
+import { errorText, type Clock } from '../client.ts';
+import type { FaultCluster } from '../cluster.ts';
+import { PARTITION_KINDS, planPartition } from './partitions.ts';
+
+export const NEMESIS_KINDS = ['kill', 'pause', 'partition', 'disk', 'clock', 'member'] as const;
+export type NemesisKind = (typeof NEMESIS_KINDS)[number];
+
+export const NEMESIS_LIMITS = {
+  /** Tries at adding a member back after a removal. */
+  memberAddAttempts: 8,
+} as const;
+
+export interface NemesisTiming {
+  /** A fault is held for a duration drawn from this range (ms). */
+  readonly holdMs: readonly [number, number];
+  /** Rest between faults (ms). */
+  readonly restMs: readonly [number, number];
+  /** Largest single forward jump of a lease clock; the lease checker allows for it. */
+  readonly clockJumpMaxMs: number;
+}
+
+export const NEMESIS_DEFAULTS: NemesisTiming = {
+  holdMs: [2_000, 6_000],
+  restMs: [1_500, 4_000],
+  clockJumpMaxMs: 600,
+};
+
+export interface FaultRecord {
+  readonly kind: NemesisKind;
+  readonly start: number;
+  /** When it was healed (for an instant fault like a clock jump, its start). */
+  end: number;
+  readonly detail: string;
+  /** For a clock jump: the member and how far. */
+  readonly jump?: { readonly member: string; readonly ms: number };
+  /** The fault could not be applied as planned (e.g. a membership change was refused). */
+  error?: string;
+}
+
+export class Nemesis {
+  readonly log: FaultRecord[] = [];
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly cluster: FaultCluster,
+    private readonly kinds: readonly NemesisKind[],
+    private readonly rng: Prng,
+    private readonly clock: Clock,
+    private readonly timing: NemesisTiming = NEMESIS_DEFAULTS,
+    private readonly say: (line: string) => void = () => {},
+  ) {}
+
+  start(): void {
+    this.running = this.loop();
+  }
+
+  /** Stops after healing the fault in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.running;
+  }
+
+  /** How many faults of each kind were injected. */
+  counts(): Map<NemesisKind, number> {
+    const c = new Map<NemesisKind, number>();
+    for (const f of this.log) c.set(f.kind, (c.get(f.kind) ?? 0) + 1);
+    return c;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    // Kinds come round in a shuffled order, so a short run still sees every one of them.
+    let queue: NemesisKind[] = [];
+    while (!this.stopped) {
+      await this.sleep(this.rng.int(...this.timing.restMs));
+      if (this.stopped) break;
+      if (queue.length === 0) queue = this.rng.shuffle(this.kinds);
+      const kind = queue.shift()!;
+      const record: FaultRecord = { kind, start: this.clock(), end: this.clock(), detail: '' };
+      try {
+        await this.inject(kind, record);
+      } catch (e) {
+        record.error = errorText(e);
+      }
+      record.end = this.clock();
+      this.log.push(record);
+      this.say(`nemesis ${kind}: ${record.detail}${record.error === undefined ? '' : ` (error: ${record.error})`} [${(record.start / 1000).toFixed(1)}–${(record.end / 1000).toFixed(1)} s]`);
+    }
+  }
+
+  private hold(): Promise<void> {
+    return this.sleep(this.rng.int(...this.timing.holdMs));
+  }
+
+  /** A minority of the running members, with the leader in it half of the time. */
+  private minority(): string[] {
+    const running = this.cluster.withState('running');
+    const size = this.cluster.members().length;
+    const max = Math.max(1, Math.floor((size - 1) / 2));
+    const n = this.rng.int(1, max);
+    const leader = this.cluster.leader();
+    const first = leader !== undefined && running.includes(leader) && this.rng.chance(0.5) ? [leader] : [];
+    const rest = this.rng.shuffle(running.filter((m) => !first.includes(m)));
+    return [...first, ...rest].slice(0, Math.min(n, running.length));
+  }
+
+  private leaderOrAny(): string | undefined {
+    const running = this.cluster.withState('running');
+    const leader = this.cluster.leader();
+    if (leader !== undefined && running.includes(leader) && this.rng.chance(0.5)) return leader;
+    return running.length === 0 ? undefined : this.rng.pick(running);
+  }
+
+  private tag(names: readonly string[]): string {
+    const leader = this.cluster.leader();
+    return names.map((n) => (n === leader ? `${n}(leader)` : n)).join(' ');
+  }
+
+  private async inject(kind: NemesisKind, record: { detail: string; jump?: { member: string; ms: number } }): Promise<void> {
+    const c = this.cluster;
+    switch (kind) {
+      case 'kill': {
+        const victims = this.minority();
+        record.detail = `kill ${this.tag(victims)}`;
+        for (const v of victims) await c.kill(v);
+        await this.hold();
+        for (const v of victims) if (c.state(v) === 'killed') await c.restart(v);
+        return;
+      }
+      case 'pause': {
+        const victims = this.minority();
+        record.detail = `pause ${this.tag(victims)}`;
+        for (const v of victims) c.pause(v);
+        await this.hold();
+        for (const v of victims) c.resume(v);
+        return;
+      }
+      case 'partition': {
+        const shape = this.rng.pick(PARTITION_KINDS);
+        const p = planPartition(shape, c.members(), c.leader(), this.rng);
+        record.detail = `${shape}: ${p.description}`;
+        c.network.setBlocked(p.blocked);
+        await this.hold();
+        c.network.heal();
+        return;
+      }
+      case 'disk': {
+        const victim = this.leaderOrAny();
+        if (victim === undefined) return;
+        const failing = this.rng.chance(0.3);
+        const delay = this.rng.int(20, 250);
+        const values = failing ? { fsyncDelayMs: delay, fsyncFailProbability: 0.05 } : { fsyncDelayMs: delay };
+        record.detail = `${this.tag([victim])} fsync ${failing ? `fails 5% and takes ${delay} ms` : `takes ${delay} ms`}`;
+        c.setHooks(victim, values);
+        await this.hold();
+        c.setHooks(victim, { fsyncDelayMs: 0, fsyncFailProbability: 0 });
+        if (c.state(victim) === 'crashed') {
+          record.detail += ' (it stopped on a failed fsync; restarted)';
+          await c.restart(victim);
+        }
+        return;
+      }
+      case 'clock': {
+        const victim = this.leaderOrAny();
+        if (victim === undefined) return;
+        const ms = this.rng.int(Math.ceil(this.timing.clockJumpMaxMs / 4), this.timing.clockJumpMaxMs);
+        c.setHooks(victim, { leaseClockOffsetMs: c.hookValues(victim).leaseClockOffsetMs + ms });
+        record.detail = `${this.tag([victim])} lease clock jumps +${ms} ms`;
+        record.jump = { member: victim, ms };
+        return;
+      }
+      case 'member': {
+        await this.replaceMember(record);
+        return;
+      }
+    }
+  }
+
+  /** Removes a member (the leader now and then) and adds a fresh one in its place. */
+  private async replaceMember(record: { detail: string }): Promise<void> {
+    const c = this.cluster;
+    const running = c.withState('running');
+    // Members are removed only from a healthy cluster: the leader refuses changes that could
+    // cost the quorum anyway, and the point is a change under load, not under other faults.
+    if (running.length !== c.members().length || running.length < 3) {
+      record.detail = 'skipped: not every member is running';
+      return;
+    }
+    const victim = this.rng.chance(0.3) && c.leader() !== undefined ? c.leader()! : this.rng.pick(running);
+    const via = this.rng.pick(running.filter((m) => m !== victim));
+    record.detail = `remove ${this.tag([victim])}`;
+    try {
+      await c.removeMember(victim, via);
+    } catch (e) {
+      // The answer was lost or refused: the member list says what happened.
+      if (await c.isListed(victim, via).catch(() => true)) {
+        record.detail += ` refused (${errorText(e)})`;
+        return;
+      }
+      await c.retire(victim);
+    }
+    // The leader refuses an add until the members it has are active again: try for a while.
+    for (let attempt = 1; ; attempt++) {
+      await this.sleep(this.rng.int(500, 2_000));
+      try {
+        const added = await c.addMember(this.rng.pick(c.withState('running')));
+        record.detail += `, add ${added}`;
+        return;
+      } catch (e) {
+        if (attempt >= NEMESIS_LIMITS.memberAddAttempts) throw e;
+      }
+    }
+  }
+}
