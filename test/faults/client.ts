@@ -35,7 +35,7 @@ export function connect(url: string, callTimeoutMs: number = CLIENT_LIMITS.callT
 export function definitelyNotApplied(e: unknown): boolean {
   const message = e instanceof Error ? e.message : String(e);
   // Never reached a server: no connection could be made.
-  if (/ECONNREFUSED|No connection established|failed to connect/i.test(message)) return true;
+  if (/ECONNREFUSED|No connection established|failed to connect|Channel closed before call started/i.test(message)) return true;
   // Refused before proposing (etcd's texts): a full queue, a learner, no space.
   return /etcdserver: (too many requests|rpc not supported for learner|mvcc: database space exceeded)/.test(message);
 }

@@ -128,12 +128,17 @@ export class FaultCluster {
     return this.processes.members[this.index(name)]!.clientUrl;
   }
 
-  /** The shared client of one member (one gRPC channel; calls are never retried). */
-  client(name: string): Etcd3 {
-    let c = this.clients.get(name);
+  /**
+   * A client of one member (one gRPC channel; calls are never retried), one per pool: the etcd3
+   * client closes a member's channel when a call on it fails, failing every other call in
+   * flight on it, so each workload keeps its own.
+   */
+  client(name: string, pool = 'harness'): Etcd3 {
+    const key = `${pool} ${name}`;
+    let c = this.clients.get(key);
     if (c === undefined) {
       c = connect(this.clientUrl(name));
-      this.clients.set(name, c);
+      this.clients.set(key, c);
     }
     return c;
   }
@@ -262,8 +267,11 @@ export class FaultCluster {
       await exited;
       clearTimeout(timer);
     }
-    this.clients.get(name)?.close();
-    this.clients.delete(name);
+    for (const [key, c] of this.clients) {
+      if (!key.endsWith(` ${name}`)) continue;
+      c.close();
+      this.clients.delete(key);
+    }
   }
 
   /** Whether the cluster's member list still names `name`. */

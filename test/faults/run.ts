@@ -98,11 +98,14 @@ export async function runFaults(options: RunOptions): Promise<RunResult> {
 async function compareHashes(cluster: FaultCluster): Promise<Anomaly[]> {
   const members = cluster.members();
   const end = Date.now() + RUN_LIMITS.hashAgreeMs;
-  let revision: string;
-  try {
-    revision = (await cluster.client(members[0]!).kv.put({ key: Buffer.from('faults/hash'), value: Buffer.from('x') })).header.revision;
-  } catch (e) {
-    return [{ kind: 'no recovery', details: `a put for the hash comparison failed: ${errorText(e)}` }];
+  let revision: string | undefined;
+  for (let attempt = 0; revision === undefined; attempt++) {
+    try {
+      revision = (await cluster.client(members[attempt % members.length]!).kv.put({ key: Buffer.from('faults/hash'), value: Buffer.from('x') })).header.revision;
+    } catch (e) {
+      if (Date.now() > end) return [{ kind: 'no recovery', details: `a put for the hash comparison failed: ${errorText(e)}` }];
+      await sleep(200);
+    }
   }
   const hashes = new Map<string, string>();
   for (const m of members) {

@@ -19,7 +19,7 @@ import { unknownOutput, type Operation } from '../checker/history.ts';
 import { kvRegisterModel, type KvInput, type KvOutput } from '../checker/models.ts';
 import type { Prng } from '../../sim/prng.ts';
 import { definitelyNotApplied } from '../client.ts';
-import { Counts, memberFor, runWorkers, type Anomaly, type Workload, type WorkloadContext, type WorkloadReport } from './workload.ts';
+import { clientFor, Counts, runWorkers, type Anomaly, type Workload, type WorkloadContext, type WorkloadReport } from './workload.ts';
 
 export const REGISTER_LIMITS = {
   workers: 6,
@@ -83,7 +83,7 @@ export class RegisterWorkload implements Workload {
   }
 
   private async invoke(w: number, input: KvInput): Promise<void> {
-    const client = this.ctx.cluster.client(memberFor(this.ctx.cluster, w));
+    const client = clientFor(this.ctx, this.name, w);
     this.generation[w] ??= 0;
     const clientId = `${w}.${this.generation[w]}`;
     const call = this.ctx.clock();
@@ -118,6 +118,7 @@ export class RegisterWorkload implements Workload {
       this.counts.ok++;
       this.history.push({ clientId, input, output, call, return: this.ctx.clock() });
     } catch (e) {
+      this.counts.error(e);
       if (input.op === 'get' || definitelyNotApplied(e)) {
         this.counts.failed++;
         return;

@@ -4,8 +4,9 @@
  * check of what was recorded. Counting follows Jepsen: an operation is ok (the client saw its
  * outcome), failed (it certainly did not take effect) or indeterminate (it may have).
  */
+import type { Etcd3 } from 'etcd3';
 import type { Prng } from '../../sim/prng.ts';
-import type { Clock } from '../client.ts';
+import { errorText, type Clock } from '../client.ts';
 import type { FaultCluster } from '../cluster.ts';
 import type { FaultRecord, NemesisTiming } from '../nemesis/nemesis.ts';
 
@@ -50,9 +51,19 @@ export class Counts {
   ok = 0;
   failed = 0;
   indeterminate = 0;
+  /** How often each error text was seen (numbers blanked out so that like errors add up). */
+  private readonly errors = new Map<string, number>();
+
+  /** Counts an error that made an operation failed or indeterminate. */
+  error(e: unknown): void {
+    const text = errorText(e).replace(/\d+/g, 'N').slice(0, 100);
+    this.errors.set(text, (this.errors.get(text) ?? 0) + 1);
+  }
 
   report(workload: string, anomalies: readonly Anomaly[], notes: readonly string[]): WorkloadReport {
-    return { workload, ops: this.ops, ok: this.ok, failed: this.failed, indeterminate: this.indeterminate, anomalies, notes };
+    const top = [...this.errors].sort((a, b) => b[1] - a[1]).slice(0, 3);
+    const errors = top.length === 0 ? [] : [`errors: ${top.map(([t, n]) => `${n}× ${t}`).join(' | ')}`];
+    return { workload, ops: this.ops, ok: this.ok, failed: this.failed, indeterminate: this.indeterminate, anomalies, notes: [...notes, ...errors] };
   }
 }
 
@@ -64,6 +75,11 @@ export function sleep(ms: number): Promise<void> {
 export function memberFor(cluster: FaultCluster, w: number): string {
   const members = cluster.members();
   return members[w % members.length]!;
+}
+
+/** The client worker `w` of `workload` uses now: the workload's own channel to the worker's member. */
+export function clientFor(ctx: WorkloadContext, workload: string, w: number): Etcd3 {
+  return ctx.cluster.client(memberFor(ctx.cluster, w), workload);
 }
 
 /**
