@@ -62,6 +62,10 @@ export class FaultCluster {
   private readonly hooks = new Map<string, TestHookValues>();
   private readonly ids = new Map<string, string>();
   private readonly clients = new Map<string, Etcd3>();
+  /** Running members that answered a Status since they (re)started: their signal handlers are in place. */
+  private readonly answering = new Set<string>();
+  /** Members whose hooks changed before they were answering: they get the signal when they are. */
+  private readonly signalPending = new Set<string>();
   private poller: NodeJS.Timeout | null = null;
   private polling = false;
 
@@ -170,6 +174,7 @@ export class FaultCluster {
         this.withState('running').map(async (name) => {
           try {
             const s = await this.client(name).maintenance.status({ deadline: Date.now() + CLUSTER_LIMITS.statusTimeoutMs });
+            this.nowAnswering(name);
             return { leader: s.leader, term: Number(s.raftTerm) };
           } catch {
             return undefined;
@@ -188,6 +193,17 @@ export class FaultCluster {
     }
   }
 
+  /** Running members known to be up (answering), e.g. to carry out a membership change. */
+  answeringMembers(): string[] {
+    return this.withState('running').filter((n) => this.answering.has(n));
+  }
+
+  private nowAnswering(name: string): void {
+    if (this.state(name) !== 'running' || this.answering.has(name)) return;
+    this.answering.add(name);
+    if (this.signalPending.delete(name)) this.signal(name, 'SIGUSR2');
+  }
+
   // ---- processes -------------------------------------------------------------------------
 
   private watchExit(name: string): void {
@@ -198,12 +214,14 @@ export class FaultCluster {
       const output = this.processes.members[this.index(name)]!.output.split('\n').slice(-15).join('\n');
       this.crashes.push({ member: name, at: this.clock(), code, signal, expected, output });
       this.states.set(name, 'crashed');
+      this.answering.delete(name);
     });
   }
 
   async kill(name: string): Promise<void> {
     if (this.state(name) === 'paused') this.signal(name, 'SIGCONT');
     this.states.set(name, 'killed');
+    this.answering.delete(name);
     await this.processes.kill(this.index(name));
   }
 
@@ -211,6 +229,7 @@ export class FaultCluster {
   async restart(name: string): Promise<void> {
     const s = this.state(name);
     if (s !== 'killed' && s !== 'crashed') throw new Error(`cannot restart ${name}: ${s}`);
+    this.answering.delete(name);
     await this.processes.start(this.index(name));
     this.states.set(name, 'running');
     this.watchExit(name);
@@ -241,8 +260,12 @@ export class FaultCluster {
     const next = { ...this.hookValues(name), ...values };
     this.hooks.set(name, next);
     writeFileSync(join(this.hookDir, `${name}.json`), JSON.stringify(next));
+    // A process reads the file when it starts; one that has started may still be loading its
+    // modules, without the handler (SIGUSR2 would then end it): it is signalled once it answers.
     // A stopped process gets the signal when it continues.
-    if (this.state(name) === 'running' || this.state(name) === 'paused') this.signal(name, 'SIGUSR2');
+    if (this.state(name) !== 'running' && this.state(name) !== 'paused') return;
+    if (this.answering.has(name)) this.signal(name, 'SIGUSR2');
+    else this.signalPending.add(name);
   }
 
   // ---- membership ------------------------------------------------------------------------

@@ -211,11 +211,11 @@ export class Nemesis {
   /** Removes a member (the leader now and then) and adds a fresh one in its place. */
   private async replaceMember(record: { detail: string }): Promise<void> {
     const c = this.cluster;
-    const running = c.withState('running');
+    const running = c.answeringMembers();
     // Members are removed only from a healthy cluster: the leader refuses changes that could
     // cost the quorum anyway, and the point is a change under load, not under other faults.
     if (running.length !== c.members().length || running.length < 3) {
-      record.detail = 'skipped: not every member is running';
+      record.detail = 'skipped: not every member is up';
       return;
     }
     const victim = this.rng.chance(0.3) && c.leader() !== undefined ? c.leader()! : this.rng.pick(running);
@@ -235,7 +235,7 @@ export class Nemesis {
     for (let attempt = 1; ; attempt++) {
       await this.sleep(this.rng.int(500, 2_000));
       try {
-        const added = await c.addMember(this.rng.pick(c.withState('running')));
+        const added = await c.addMember(this.rng.pick(c.answeringMembers()));
         record.detail += `, add ${added}`;
         return;
       } catch (e) {
