@@ -29,8 +29,11 @@ export const CLUSTER_LIMITS = {
   recoverMs: 60_000,
 } as const;
 
-/** Member flags of the runs: etcd's default timing, tolerant of a loaded machine. */
-export const FAULT_CLUSTER_FLAGS = { 'heartbeat-interval': '100', 'election-timeout': '1000', 'snapshot-count': '2000' } as const;
+/**
+ * Member flags of the runs: etcd's default timing, tolerant of a loaded machine; frequent
+ * snapshots and a short log behind them, so members that were down catch up by snapshot.
+ */
+export const FAULT_CLUSTER_FLAGS = { 'heartbeat-interval': '100', 'election-timeout': '1000', 'snapshot-count': '1000', 'snapshot-catchup-entries': '200' } as const;
 export const ELECTION_TIMEOUT_MS = Number(FAULT_CLUSTER_FLAGS['election-timeout']);
 
 export type MemberState = 'running' | 'killed' | 'paused' | 'removed' | 'crashed';

@@ -2,8 +2,9 @@
  * The nemesis: injects one fault at a time into the running cluster, holds it, heals it, rests,
  * and goes again until told to stop, every choice drawn from the run's seed. Fault kinds:
  *
- *   kill       SIGKILL a minority (the leader half of the time), restart them at the heal;
- *   pause      SIGSTOP a minority (the leader half of the time), SIGCONT at the heal;
+ *   kill       SIGKILL a minority (the leader half of the time), now and then a majority or
+ *              every member at once (acknowledged writes must survive), restart them at the heal;
+ *   pause      SIGSTOP members chosen alike, SIGCONT at the heal;
  *   partition  cut the peer network (partitions.ts: majority/minority, isolated leader, bridge,
  *              one-way), heal it;
  *   disk       slow the fsyncs of one member, or make them fail now and then (the member must
@@ -124,12 +125,16 @@ export class Nemesis {
     return this.sleep(this.rng.int(...this.timing.holdMs));
   }
 
-  /** A minority of the running members, with the leader in it half of the time. */
-  private minority(): string[] {
+  /**
+   * Running members to hit: usually a minority (so the rest carry on), with the leader in it
+   * half of the time; sometimes a majority, or all of them.
+   */
+  private victims(): string[] {
     const running = this.cluster.withState('running');
     const size = this.cluster.members().length;
-    const max = Math.max(1, Math.floor((size - 1) / 2));
-    const n = this.rng.int(1, max);
+    const minority = Math.max(1, Math.floor((size - 1) / 2));
+    const roll = this.rng.next();
+    const n = roll < 0.7 ? this.rng.int(1, minority) : roll < 0.85 ? minority + 1 : size;
     const leader = this.cluster.leader();
     const first = leader !== undefined && running.includes(leader) && this.rng.chance(0.5) ? [leader] : [];
     const rest = this.rng.shuffle(running.filter((m) => !first.includes(m)));
@@ -152,7 +157,7 @@ export class Nemesis {
     const c = this.cluster;
     switch (kind) {
       case 'kill': {
-        const victims = this.minority();
+        const victims = this.victims();
         record.detail = `kill ${this.tag(victims)}`;
         for (const v of victims) await c.kill(v);
         await this.hold();
@@ -160,7 +165,7 @@ export class Nemesis {
         return;
       }
       case 'pause': {
-        const victims = this.minority();
+        const victims = this.victims();
         record.detail = `pause ${this.tag(victims)}`;
         for (const v of victims) c.pause(v);
         await this.hold();
@@ -214,10 +219,7 @@ export class Nemesis {
     const running = c.answeringMembers();
     // Members are removed only from a healthy cluster: the leader refuses changes that could
     // cost the quorum anyway, and the point is a change under load, not under other faults.
-    if (running.length !== c.members().length || running.length < 3) {
-      record.detail = 'skipped: not every member is up';
-      return;
-    }
+    if (running.length !== c.members().length || running.length < 3) throw new Error('skipped: not every member is up');
     const victim = this.rng.chance(0.3) && c.leader() !== undefined ? c.leader()! : this.rng.pick(running);
     const via = this.rng.pick(running.filter((m) => m !== victim));
     record.detail = `remove ${this.tag([victim])}`;

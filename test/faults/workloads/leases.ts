@@ -10,7 +10,7 @@
 import type { Etcd3 } from 'etcd3';
 import { FORWARD_LIMITS } from '../../../src/api/etcd/forward.ts';
 import type { Prng } from '../../sim/prng.ts';
-import { errorText } from '../client.ts';
+import { definitelyNotApplied, errorText } from '../client.ts';
 import { ELECTION_TIMEOUT_MS } from '../cluster.ts';
 import { checkLease, expiryBound, type KeyRead, type LeaseCheckContext, type Renewal } from './lease-check.ts';
 import { clientFor, Counts, runWorkers, sleep, type Anomaly, type Workload, type WorkloadContext, type WorkloadReport } from './workload.ts';
@@ -99,7 +99,7 @@ export class LeaseWorkload implements Workload {
     } catch (e) {
       this.counts.error(e);
       // An unknown lease (if it was granted) holds no key and expires unseen.
-      this.counts.indeterminate++;
+      this.counts[definitelyNotApplied(e) ? 'failed' : 'indeterminate']++;
       return;
     }
     const l: MutableLease = { id, key: `le/${id}`, ttlMs, renewals: [{ sent, answered: clock(), ttl: ttlMs / 1000 }], keyWrittenAt: null, reads: [], revoked: null, revokeSentAt: null };
@@ -111,7 +111,7 @@ export class LeaseWorkload implements Workload {
       this.counts.ok++;
     } catch (e) {
       this.counts.error(e);
-      this.counts.indeterminate++;
+      this.counts[definitelyNotApplied(e) ? 'failed' : 'indeterminate']++;
     }
     const rounds = rng.int(0, LEASE_LIMITS.roundsMax);
     for (let i = 0; i < rounds && !stopping(); i++) {

@@ -71,7 +71,7 @@ export class LockWorkload implements Workload {
       lease = (await this.client(w).leaseClient.leaseGrant({ TTL: LOCK_LIMITS.ttlSeconds })).ID;
     } catch (e) {
       this.counts.error(e);
-      this.counts.indeterminate++;
+      this.counts[definitelyNotApplied(e) ? 'failed' : 'indeterminate']++;
       return;
     }
     const keepAlive = setInterval(() => void this.keepAlive(w, lease), (LOCK_LIMITS.ttlSeconds * 1000) / 3);
