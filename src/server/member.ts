@@ -502,8 +502,16 @@ export class Member {
     await this.write({ op: 'leaseRevoke', id });
   }
 
-  /** The leader's keep-alive: the new TTL, 0 when the lease does not exist (etcd's answer). */
-  leaseRenew(id: LeaseId): number {
+  /**
+   * The leader's keep-alive: the new TTL, 0 when the lease does not exist (etcd's answer), or
+   * undefined when this member turns out not to lead any more (the caller forwards it then).
+   * A leader that was stopped or cut off may not know yet that it was deposed, and its lessor
+   * then knows nothing of the leases the new leader renewed or revoked: so, as etcd does, it
+   * first confirms its leadership with a ReadIndex round.
+   */
+  async leaseRenew(id: LeaseId): Promise<number | undefined> {
+    await this.linearizableBarrier();
+    if (!this.lessor.isPrimary) return undefined;
     try {
       const r = this.lessor.renew(id, leaseClock());
       if (r.clearCheckpoint) this.leaseDuties.clearCheckpoint(id);

@@ -4,7 +4,9 @@
  *
  *   kill       SIGKILL a minority (the leader half of the time), now and then a majority or
  *              every member at once (acknowledged writes must survive), restart them at the heal;
- *   pause      SIGSTOP members chosen alike, SIGCONT at the heal;
+ *   pause      SIGSTOP members chosen alike, SIGCONT at the heal; now and then the leader
+ *              alone, cut off from the others while it is stopped and for a moment after it
+ *              continues (a stale leader that still believes it leads, serving its clients);
  *   partition  cut the peer network (partitions.ts: majority/minority, isolated leader, bridge,
  *              one-way), heal it;
  *   disk       slow the fsyncs of one member, or make them fail now and then (the member must
@@ -27,6 +29,8 @@ export type NemesisKind = (typeof NEMESIS_KINDS)[number];
 export const NEMESIS_LIMITS = {
   /** Tries at adding a member back after a removal. */
   memberAddAttempts: 8,
+  /** How long a paused, cut-off leader runs on cut off before the heal (ms). */
+  staleLeaderMs: [500, 2_000] as [number, number],
 } as const;
 
 export interface NemesisTiming {
@@ -165,6 +169,11 @@ export class Nemesis {
         return;
       }
       case 'pause': {
+        const leader = c.leader();
+        if (leader !== undefined && c.state(leader) === 'running' && this.rng.chance(0.35)) {
+          await this.staleLeader(leader, record);
+          return;
+        }
         const victims = this.victims();
         record.detail = `pause ${this.tag(victims)}`;
         for (const v of victims) c.pause(v);
@@ -211,6 +220,23 @@ export class Nemesis {
         return;
       }
     }
+  }
+
+  /**
+   * Stops the leader and cuts it off; the others elect a new leader meanwhile. The old one
+   * continues still cut off, believing it leads until its quorum check, then the network heals.
+   */
+  private async staleLeader(leader: string, record: { detail: string }): Promise<void> {
+    const c = this.cluster;
+    const others = c.members().filter((m) => m !== leader);
+    record.detail = `pause ${leader}(leader) cut off, continue it cut off, then heal`;
+    c.pause(leader);
+    c.network.setBlocked(others.flatMap((o): [string, string][] => [[leader, o], [o, leader]]));
+    // Longer than a usual hold: long enough for the others to elect, and expire short leases.
+    await this.sleep(this.timing.holdMs[1] + this.rng.int(2_000, 4_000));
+    c.resume(leader);
+    await this.sleep(this.rng.int(...NEMESIS_LIMITS.staleLeaderMs));
+    c.network.heal();
   }
 
   /** Removes a member (the leader now and then) and adds a fresh one in its place. */
