@@ -21,8 +21,7 @@ import type { Etcd3 } from 'etcd3';
 import type { Prng } from '../../sim/prng.ts';
 import { definitelyNotApplied, errorText } from '../client.ts';
 import { checkLock, type Acquisition } from './lock-check.ts';
-import { readHistory } from './watch.ts';
-import { watchSession } from './watch.ts';
+import { readHistory, watchSession } from './watch.ts';
 import { clientFor, Counts, runWorkers, sleep, type Anomaly, type Workload, type WorkloadContext, type WorkloadReport } from './workload.ts';
 
 export const LOCK_LIMITS = {
