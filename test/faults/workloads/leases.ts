@@ -9,6 +9,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { FORWARD_LIMITS } from '../../../src/api/etcd/forward.ts';
+import { MEMBER_LIMITS } from '../../../src/server/member.ts';
 import type { Prng } from '../../sim/prng.ts';
 import { definitelyNotApplied, errorText } from '../client.ts';
 import { ELECTION_TIMEOUT_MS } from '../cluster.ts';
@@ -28,6 +29,13 @@ export const LEASE_LIMITS = {
   slackMs: 2_000,
   thinkMs: [50, 300] as const,
 } as const;
+
+/**
+ * How long after it was sent a keep-alive the client gave up on may still renew: a follower
+ * forwards it for up to its forward timeout, and the leader then confirms its leadership for up
+ * to its request timeout before renewing.
+ */
+const UNANSWERED_RENEWAL_MS = FORWARD_LIMITS.forwardTimeoutMs + MEMBER_LIMITS.requestTimeoutBaseMs + 2 * ELECTION_TIMEOUT_MS;
 
 interface MutableLease {
   id: string;
@@ -143,7 +151,7 @@ export class LeaseWorkload implements Workload {
       await sleep(LEASE_LIMITS.pollMs);
       if ((await this.read(w, l)) === false) return;
       const last = l.renewals.at(-1)!;
-      if (clock() > expiryBound(ttlMs, last.answered ?? last.sent + FORWARD_LIMITS.forwardTimeoutMs, this.checkContext()) + LEASE_LIMITS.slackMs) return;
+      if (clock() > expiryBound(ttlMs, last.answered ?? last.sent + UNANSWERED_RENEWAL_MS, this.checkContext()) + LEASE_LIMITS.slackMs) return;
     }
   }
 
@@ -152,7 +160,7 @@ export class LeaseWorkload implements Workload {
     return {
       electionTimeoutMs: ELECTION_TIMEOUT_MS,
       slackMs: LEASE_LIMITS.slackMs,
-      unansweredRenewalMs: FORWARD_LIMITS.forwardTimeoutMs,
+      unansweredRenewalMs: UNANSWERED_RENEWAL_MS,
       leaderChanges: this.ctx.cluster.leaders.map((o) => o.at),
       faultIntervals: faults.filter((f) => f.kind !== 'clock').map((f): [number, number] => [f.start, f.end]),
       clockJumps: faults.filter((f) => f.jump !== undefined).map((f) => ({ at: f.start, ms: f.jump!.ms })),
