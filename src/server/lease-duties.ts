@@ -18,7 +18,12 @@ export interface LeaseDutiesOptions {
   isLeaderOfTerm(term: number): boolean;
   /** Added to every deadline on promotion: no keep-alive could arrive during an election. */
   readonly electionTimeoutMs: number;
-  propose(request: LeaseRequest): Promise<unknown>;
+  /**
+   * Proposes a lease request only while this member leads in `term`: a leader deposed since it
+   * decided (a stopped leader that continues, say) must not have the new leader commit its
+   * expiries, checkpoints or renewals (RaftDriver.proposeBatched).
+   */
+  propose(request: LeaseRequest, term: number): Promise<unknown>;
   readonly log: { debug(msg: string): void; warn(msg: string): void };
   readonly checkIntervalMs?: number;
 }
@@ -26,6 +31,8 @@ export interface LeaseDutiesOptions {
 export class LeaseDuties {
   private timer: NodeJS.Timeout | null = null;
   private readonly intervalMs: number;
+  /** The term this member was promoted in (its proposals are valid only while it leads in it). */
+  private term = 0;
 
   constructor(
     private readonly lessor: Lessor,
@@ -38,6 +45,7 @@ export class LeaseDuties {
   onEmptyEntry(term: number): void {
     if (this.lessor.isPrimary || !this.opts.isLeaderOfTerm(term)) return;
     this.lessor.promote(leaseClock(), this.opts.electionTimeoutMs);
+    this.term = term;
     this.timer ??= setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
   }
@@ -68,7 +76,7 @@ export class LeaseDuties {
   }
 
   private send(request: LeaseRequest): void {
-    this.opts.propose(request).catch((e: unknown) => {
+    this.opts.propose(request, this.term).catch((e: unknown) => {
       if (!(e instanceof ServerError)) throw e;
       // Revoking a lease already revoked (a retry whose first try applied) is expected.
       if (e.code !== 'LEASE_NOT_FOUND') this.opts.log.warn(`lease ${request.op} proposal failed: ${e.message}`);

@@ -316,7 +316,7 @@ export class Member {
     this.leaseDuties = new LeaseDuties(this.lessor, {
       isLeaderOfTerm: (term) => this.driver.status().role === 'leader' && this.driver.term() === term,
       electionTimeoutMs: config.electionTimeout,
-      propose: (request) => this.write(request),
+      propose: (request, term) => this.write(request, term),
       log,
     });
   }
@@ -344,8 +344,11 @@ export class Member {
 
   // ---- requests --------------------------------------------------------------------------
 
-  /** Proposes a request and resolves with its outcome once applied here. */
-  async propose(request: InternalRequest): Promise<ApplyOutcome> {
+  /**
+   * Proposes a request and resolves with its outcome once applied here. With `leaderOfTerm`,
+   * only while this member leads in that term (RaftDriver.proposeBatched): else PROPOSAL_DROPPED.
+   */
+  async propose(request: InternalRequest, leaderOfTerm?: number): Promise<ApplyOutcome> {
     if (this.stopping !== null) throw serverError('STOPPED');
     const requestId = ++this.nextRequestId;
     const data = encodeEnvelope({ proposer: this.id, requestId, request });
@@ -354,7 +357,7 @@ export class Member {
     // Batched with the other proposals of this turn of the event loop (one append for all).
     this.driver.proposeBatched(data, (outcome) => {
       if (!outcome.ok) this.waiters.fail(requestId, serverError(outcome.reason === 'noLeader' ? 'NO_LEADER' : 'PROPOSAL_DROPPED'));
-    });
+    }, leaderOfTerm);
     return applied.catch((e: unknown) => {
       this.counters.proposalsFailed++;
       throw e;
@@ -362,8 +365,8 @@ export class Member {
   }
 
   /** A write through Raft; throws the request's error if it failed. */
-  async write(request: InternalRequest): Promise<ApplyResponse | null> {
-    const outcome = await this.propose(request);
+  async write(request: InternalRequest, leaderOfTerm?: number): Promise<ApplyResponse | null> {
+    const outcome = await this.propose(request, leaderOfTerm);
     if (!outcome.ok) throw outcome.error;
     return outcome.response;
   }

@@ -1,12 +1,19 @@
 /**
- * A deposed leader must not answer keep-alives from its own lessor. The leader is stopped
- * (SIGSTOP) and cut off; the other members elect a new leader, which keeps the lease alive (or
- * lets it expire and revokes it). The old leader then continues, still cut off: until its quorum
- * check it believes it leads, and its lessor's deadlines say nothing about what the new leader
- * did. Found by the fault harness's "pause … cut off" fault: before the fix, the old leader
- * answered a keep-alive for a lease kept alive through the new leader with TTL 0 — the client was
- * told its live lease was gone. A leader now confirms its leadership with a ReadIndex round
- * before it renews (as etcd does), and forwards the keep-alive when it turns out deposed.
+ * A deposed leader must not act on its own lessor. The leader is stopped (SIGSTOP), sometimes
+ * also cut off; the other members elect a new leader, which keeps a lease alive (or lets it
+ * expire and revokes it). When the old leader continues, it may believe it leads for a while
+ * (until it hears of the new term, or its quorum check), and its lessor's deadlines say nothing
+ * about what the new leader did. Two bugs the fault harness's stale-leader fault pointed at:
+ *
+ *   - it answered keep-alives from its own lessor: TTL 0 for a lease kept alive through the new
+ *     leader (the client was told its live lease was gone). A leader now confirms its
+ *     leadership with a ReadIndex round before it renews (as etcd does), and forwards the
+ *     keep-alive when it turns out deposed;
+ *   - its lease timer, firing in the same turn in which the new leader's messages deposed it,
+ *     queued revokes of every lease (all past their deadline on its clock) that its Raft, a
+ *     follower's by then, forwarded to the new leader, which committed them: a lease kept alive
+ *     all along was revoked. Lease proposals now go to Raft only while their proposer leads in
+ *     the term it decided them in (RaftDriver.proposeBatched; unit test in raft-driver.test.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -117,6 +124,34 @@ test('a leader that was stopped and cut off neither denies nor revokes a lease k
     assert.equal(res.kvs.length, 1, `the lease kept alive all along was revoked (renewals: ${renewals.slice(-8).join(', ')})`);
   } finally {
     keeping = false;
+    clearInterval(keeper);
+    await cluster.destroy();
+  }
+});
+
+test('a leader that was stopped does not revoke, once it continues, a lease kept alive through the new leader', { timeout: 90_000 }, async () => {
+  const origin = performance.now();
+  const cluster = await FaultCluster.start(3, () => performance.now() - origin);
+  let keeper: NodeJS.Timeout | undefined;
+  try {
+    const old = await until('a leader', 10_000, async () => cluster.leader());
+    const via = cluster.members().find((m) => m !== old)!;
+    const grant = await cluster.client(via).leaseClient.leaseGrant({ TTL: SCENARIO.ttlSeconds });
+    await cluster.client(via).kv.put({ key: Buffer.from('stale/alive'), value: Buffer.from('v'), lease: grant.ID });
+    const renewals: string[] = [];
+    keeper = setInterval(() => void keepAlive(cluster, via, grant.ID).then((o) => renewals.push(o)), 400);
+
+    // Stopped, not cut off: when it continues, its lease timer may fire (every deadline passed
+    // on its clock) in the same turn in which the new leader's messages depose it. Its expiries
+    // were then forwarded to the new leader as a follower's proposals, and committed.
+    cluster.pause(old);
+    await until('a new leader', SCENARIO.revokeWithinMs, async () => (cluster.leader() !== old && cluster.leader() !== undefined ? true : undefined));
+    await sleep(SCENARIO.ttlSeconds * 1000 + 3_000);
+    cluster.resume(old);
+    await sleep(3_000);
+    const res = await cluster.client(via).kv.range({ key: Buffer.from('stale/alive') });
+    assert.equal(res.kvs.length, 1, `the lease kept alive all along was revoked (renewals: ${renewals.slice(-8).join(', ')})`);
+  } finally {
     clearInterval(keeper);
     await cluster.destroy();
   }
