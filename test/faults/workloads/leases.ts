@@ -19,8 +19,11 @@ import { clientFor, Counts, runWorkers, sleep, type Anomaly, type Workload, type
 export const LEASE_LIMITS = {
   workers: 3,
   ttlSeconds: 3,
-  /** Keep-alive rounds before a lease is let go (drawn from this range). */
-  roundsMax: 5,
+  /**
+   * Keep-alive rounds (TTL/3 apart) before a lease is let go, drawn from 0 to this: long enough
+   * for some leases to be kept alive across a fault and the elections it causes.
+   */
+  roundsMax: 20,
   /** How long a keep-alive waits for its answer. */
   keepAliveTimeoutMs: 1_000,
   /** Between reads of a key while waiting for it to go. */
@@ -121,17 +124,28 @@ export class LeaseWorkload implements Workload {
       this.counts.error(e);
       this.counts[definitelyNotApplied(e) ? 'failed' : 'indeterminate']++;
     }
+    // As a real client does: a keep-alive every TTL/3 whether or not the last one was answered
+    // (each on its own stream), and between them a read of the key.
     const rounds = rng.int(0, LEASE_LIMITS.roundsMax);
-    for (let i = 0; i < rounds && !stopping(); i++) {
-      await sleep(ttlMs / 3);
+    const inFlight: Promise<void>[] = [];
+    let gone = false;
+    for (let i = 0; i < rounds && !stopping() && !gone; i++) {
       const s = clock();
       this.counts.ops++;
-      const ttl = await keepAliveOnce(this.client(w), id).catch(() => null);
-      l.renewals.push({ sent: s, answered: ttl === null ? null : clock(), ttl });
-      this.counts[ttl === null ? 'indeterminate' : 'ok']++;
-      if (ttl === 0) return;
-      await this.read(w, l);
+      inFlight.push(
+        keepAliveOnce(this.client(w), id)
+          .catch(() => null)
+          .then((ttl) => {
+            l.renewals.push({ sent: s, answered: ttl === null ? null : clock(), ttl });
+            this.counts[ttl === null ? 'indeterminate' : 'ok']++;
+            if (ttl === 0) gone = true;
+          }),
+      );
+      inFlight.push(this.read(w, l).then(() => undefined));
+      await sleep(ttlMs / 3);
     }
+    await Promise.all(inFlight);
+    if (gone) return;
     if (rng.chance(0.4)) {
       l.revokeSentAt = clock();
       this.counts.ops++;
