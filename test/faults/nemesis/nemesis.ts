@@ -29,6 +29,8 @@ export type NemesisKind = (typeof NEMESIS_KINDS)[number];
 export const NEMESIS_LIMITS = {
   /** Tries at adding a member back after a removal. */
   memberAddAttempts: 8,
+  /** How long a membership change waits for every member to be up before it is skipped (ms). */
+  memberUpWaitMs: 5_000,
   /** How long a paused, cut-off leader runs on cut off before the heal (ms). */
   staleLeaderMs: [500, 2_000] as [number, number],
 } as const;
@@ -242,9 +244,11 @@ export class Nemesis {
   /** Removes a member (the leader now and then) and adds a fresh one in its place. */
   private async replaceMember(record: { detail: string }): Promise<void> {
     const c = this.cluster;
-    const running = c.answeringMembers();
     // Members are removed only from a healthy cluster: the leader refuses changes that could
     // cost the quorum anyway, and the point is a change under load, not under other faults.
+    // One restarted by the last fault may still be starting: give it a moment.
+    for (let waited = 0; c.answeringMembers().length !== c.members().length && waited < NEMESIS_LIMITS.memberUpWaitMs; waited += 250) await this.sleep(250);
+    const running = c.answeringMembers();
     if (running.length !== c.members().length || running.length < 3) throw new Error('skipped: not every member is up');
     const victim = this.rng.chance(0.3) && c.leader() !== undefined ? c.leader()! : this.rng.pick(running);
     const via = this.rng.pick(running.filter((m) => m !== victim));
