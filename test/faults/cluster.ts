@@ -27,6 +27,11 @@ export const CLUSTER_LIMITS = {
   removedExitMs: 10_000,
   /** How long the cluster may take to be healthy again after the faults heal. */
   recoverMs: 60_000,
+  /**
+   * After its fsync failures are turned off, how long a member may still stop on one: a sync
+   * that started before (and was delayed) fails after, and the exit takes a moment.
+   */
+  failingDiskGraceMs: 3_000,
 } as const;
 
 /**
@@ -63,6 +68,8 @@ export class FaultCluster {
   readonly leaders: LeaderObservation[] = [];
   private readonly states = new Map<string, MemberState>();
   private readonly hooks = new Map<string, TestHookValues>();
+  /** When each member's injected fsync failures were last turned off. */
+  private readonly failingDiskUntil = new Map<string, number>();
   private readonly ids = new Map<string, string>();
   private readonly clients = new Map<string, Etcd3>();
   /** Running members that answered a Status since they (re)started: their signal handlers are in place. */
@@ -213,7 +220,7 @@ export class FaultCluster {
     const child = this.processes.members[this.index(name)]!.child;
     child?.once('exit', (code, signal) => {
       if (this.states.get(name) !== 'running' && this.states.get(name) !== 'paused') return;
-      const expected = (this.hooks.get(name)?.fsyncFailProbability ?? 0) > 0;
+      const expected = (this.hooks.get(name)?.fsyncFailProbability ?? 0) > 0 || this.clock() <= (this.failingDiskUntil.get(name) ?? -Infinity);
       const output = this.processes.members[this.index(name)]!.output.split('\n').slice(-15).join('\n');
       this.crashes.push({ member: name, at: this.clock(), code, signal, expected, output });
       this.states.set(name, 'crashed');
@@ -261,6 +268,7 @@ export class FaultCluster {
   /** Changes a member's test hooks (a signal makes a running member re-read them). */
   setHooks(name: string, values: Partial<TestHookValues>): void {
     const next = { ...this.hookValues(name), ...values };
+    if (this.hookValues(name).fsyncFailProbability > 0 && next.fsyncFailProbability === 0) this.failingDiskUntil.set(name, this.clock() + CLUSTER_LIMITS.failingDiskGraceMs);
     this.hooks.set(name, next);
     writeFileSync(join(this.hookDir, `${name}.json`), JSON.stringify(next));
     // A process reads the file when it starts; one that has started may still be loading its
@@ -344,6 +352,9 @@ export class FaultCluster {
       const h = this.hookValues(name);
       if (h.fsyncDelayMs > 0 || h.fsyncFailProbability > 0) this.setHooks(name, { fsyncDelayMs: 0, fsyncFailProbability: 0 });
     }
+    // A member whose fsync failures were just turned off may still stop on one: wait that out.
+    const graceEnd = Math.max(-Infinity, ...this.failingDiskUntil.values());
+    if (graceEnd > this.clock()) await new Promise((r) => setTimeout(r, graceEnd - this.clock()));
     for (const name of [...this.withState('killed'), ...this.withState('crashed')]) await this.restart(name);
   }
 

@@ -20,7 +20,7 @@
  */
 import type { Prng } from '../../sim/prng.ts';
 import { errorText, type Clock } from '../client.ts';
-import type { FaultCluster } from '../cluster.ts';
+import { CLUSTER_LIMITS, type FaultCluster } from '../cluster.ts';
 import { PARTITION_KINDS, planPartition } from './partitions.ts';
 
 export const NEMESIS_KINDS = ['kill', 'pause', 'partition', 'disk', 'clock', 'member'] as const;
@@ -202,6 +202,8 @@ export class Nemesis {
         c.setHooks(victim, values);
         await this.hold();
         c.setHooks(victim, { fsyncDelayMs: 0, fsyncFailProbability: 0 });
+        // A sync that started failing before the reset may end the member just after it.
+        if (failing) await this.sleep(CLUSTER_LIMITS.failingDiskGraceMs);
         if (c.state(victim) === 'crashed') {
           record.detail += ' (it stopped on a failed fsync; restarted)';
           await c.restart(victim);
