@@ -8,13 +8,22 @@
 import { checkpointCallMax, leaseExpiryCheckIntervalMs, revokeBatchMax, type LeaseId, type Lessor } from '../lease/index.ts';
 import { ServerError } from './errors.ts';
 import type { LeaseRequest } from './request-codec.ts';
+import { hookedMonotonicClock } from '../util/test-hooks.ts';
+
+/** The monotonic clock lease deadlines are kept on (a test-only hook may offset it: src/util/test-hooks.ts). */
+export const leaseClock: () => number = hookedMonotonicClock;
 
 export interface LeaseDutiesOptions {
   /** True when this member is the leader and `term` is its current term. */
   isLeaderOfTerm(term: number): boolean;
   /** Added to every deadline on promotion: no keep-alive could arrive during an election. */
   readonly electionTimeoutMs: number;
-  propose(request: LeaseRequest): Promise<unknown>;
+  /**
+   * Proposes a lease request only while this member leads in `term`: a leader deposed since it
+   * decided (a stopped leader that continues, say) must not have the new leader commit its
+   * expiries, checkpoints or renewals (RaftDriver.proposeBatched).
+   */
+  propose(request: LeaseRequest, term: number): Promise<unknown>;
   readonly log: { debug(msg: string): void; warn(msg: string): void };
   readonly checkIntervalMs?: number;
 }
@@ -22,6 +31,8 @@ export interface LeaseDutiesOptions {
 export class LeaseDuties {
   private timer: NodeJS.Timeout | null = null;
   private readonly intervalMs: number;
+  /** The term this member was promoted in (its proposals are valid only while it leads in it). */
+  private term = 0;
 
   constructor(
     private readonly lessor: Lessor,
@@ -33,7 +44,8 @@ export class LeaseDuties {
   /** An empty entry of `term` was applied: if it is this leader's own, take over the leases. */
   onEmptyEntry(term: number): void {
     if (this.lessor.isPrimary || !this.opts.isLeaderOfTerm(term)) return;
-    this.lessor.promote(performance.now(), this.opts.electionTimeoutMs);
+    this.lessor.promote(leaseClock(), this.opts.electionTimeoutMs);
+    this.term = term;
     this.timer ??= setInterval(() => this.tick(), this.intervalMs);
     this.timer.unref();
   }
@@ -55,7 +67,7 @@ export class LeaseDuties {
 
   private tick(): void {
     if (!this.lessor.isPrimary) return;
-    const now = performance.now();
+    const now = leaseClock();
     for (const id of this.lessor.expired(now, revokeBatchMax(this.lessor.limits, this.intervalMs))) this.send({ op: 'leaseRevoke', id });
     const due = this.lessor.checkpointsDue(now, checkpointCallMax(this.lessor.limits, this.intervalMs));
     for (let i = 0; i < due.length; i += this.lessor.limits.checkpointBatchMax) {
@@ -64,7 +76,7 @@ export class LeaseDuties {
   }
 
   private send(request: LeaseRequest): void {
-    this.opts.propose(request).catch((e: unknown) => {
+    this.opts.propose(request, this.term).catch((e: unknown) => {
       if (!(e instanceof ServerError)) throw e;
       // Revoking a lease already revoked (a retry whose first try applied) is expected.
       if (e.code !== 'LEASE_NOT_FOUND') this.opts.log.warn(`lease ${request.op} proposal failed: ${e.message}`);

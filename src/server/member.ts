@@ -36,7 +36,7 @@ import { encodeEnvelope, type InternalRequest } from './request-codec.ts';
 import { Waiters } from './waiters.ts';
 import { Lessor, minLeaseTtlSeconds, type LeaseId, type TimeToLive } from '../lease/index.ts';
 import { bindLessor } from './leases.ts';
-import { LeaseDuties } from './lease-duties.ts';
+import { LeaseDuties, leaseClock } from './lease-duties.ts';
 import { ServerAuth, tokenProvider, type TokenProvider } from './auth.ts';
 import type { AuthInfo } from '../auth/index.ts';
 
@@ -296,7 +296,7 @@ export class Member {
       onMembersChanged: () => this.updatePeers(),
       installSnapshot: (s) => this.installSnapshot(s),
       onEmptyEntry: (e) => this.leaseDuties.onEmptyEntry(e.term),
-    }, { lessor: () => this.lessor, now: () => performance.now() }, this.auth);
+    }, { lessor: () => this.lessor, now: leaseClock }, this.auth);
     // Raft restarts from the snapshot: it hands out the committed entries after it again, so it
     // rebuilds its membership from their configuration changes, while the store skips every
     // entry it already applied (its consistent index). The store must not be behind the
@@ -330,7 +330,7 @@ export class Member {
     this.leaseDuties = new LeaseDuties(this.lessor, {
       isLeaderOfTerm: (term) => this.driver.status().role === 'leader' && this.driver.term() === term,
       electionTimeoutMs: config.electionTimeout,
-      propose: (request) => this.write(request, null),
+      propose: (request, term) => this.write(request, null, term),
       log,
     });
     this.corruptionChecker = config.corruptCheckIntervalMs > 0 ? new CorruptionChecker(this.corruptionHost(), config.corruptCheckIntervalMs) : null;
@@ -369,9 +369,11 @@ export class Member {
 
   /**
    * Proposes a request and resolves with its outcome once applied here. `as`: the client's
-   * credentials (checked again at apply), or null for the member's own requests.
+   * credentials (checked again at apply), or null for the member's own requests. With
+   * `leaderOfTerm`, only while this member leads in that term (RaftDriver.proposeBatched):
+   * else PROPOSAL_DROPPED.
    */
-  async propose(request: InternalRequest, as: AuthInfo | null): Promise<ApplyOutcome> {
+  async propose(request: InternalRequest, as: AuthInfo | null, leaderOfTerm?: number): Promise<ApplyOutcome> {
     if (this.stopping !== null) throw serverError('STOPPED');
     const requestId = ++this.nextRequestId;
     const data = encodeEnvelope({ proposer: this.id, requestId, as, request });
@@ -380,7 +382,7 @@ export class Member {
     // Batched with the other proposals of this turn of the event loop (one append for all).
     this.driver.proposeBatched(data, (outcome) => {
       if (!outcome.ok) this.waiters.fail(requestId, serverError(outcome.reason === 'noLeader' ? 'NO_LEADER' : 'PROPOSAL_DROPPED'));
-    });
+    }, leaderOfTerm);
     return applied.catch((e: unknown) => {
       this.counters.proposalsFailed++;
       throw e;
@@ -388,8 +390,8 @@ export class Member {
   }
 
   /** A write through Raft; throws the request's error if it failed. */
-  async write(request: InternalRequest, as: AuthInfo | null): Promise<ApplyResponse | null> {
-    const outcome = await this.propose(request, as);
+  async write(request: InternalRequest, as: AuthInfo | null, leaderOfTerm?: number): Promise<ApplyResponse | null> {
+    const outcome = await this.propose(request, as, leaderOfTerm);
     if (!outcome.ok) throw outcome.error;
     return outcome.response;
   }
@@ -528,10 +530,18 @@ export class Member {
     await this.write({ op: 'leaseRevoke', id }, as);
   }
 
-  /** The leader's keep-alive: the new TTL, 0 when the lease does not exist (etcd's answer). */
-  leaseRenew(id: LeaseId): number {
+  /**
+   * The leader's keep-alive: the new TTL, 0 when the lease does not exist (etcd's answer), or
+   * undefined when this member turns out not to lead any more (the caller forwards it then).
+   * A leader that was stopped or cut off may not know yet that it was deposed, and its lessor
+   * then knows nothing of the leases the new leader renewed or revoked: so, as etcd does, it
+   * first confirms its leadership with a ReadIndex round.
+   */
+  async leaseRenew(id: LeaseId): Promise<number | undefined> {
+    await this.linearizableBarrier();
+    if (!this.lessor.isPrimary) return undefined;
     try {
-      const r = this.lessor.renew(id, performance.now());
+      const r = this.lessor.renew(id, leaseClock());
       if (r.clearCheckpoint) this.leaseDuties.clearCheckpoint(id);
       return r.ttl;
     } catch (e) {
@@ -544,7 +554,7 @@ export class Member {
   /** TimeToLive from this member's lessor; remainingTtl is exact only on the promoted leader. */
   leaseTimeToLive(id: LeaseId, keys: boolean): TimeToLive | undefined {
     if (!this.lessor.has(id)) return undefined;
-    return this.lessor.timeToLive(id, performance.now(), keys);
+    return this.lessor.timeToLive(id, leaseClock(), keys);
   }
 
   /** Whether this member's lessor is the primary one (leader, promoted). */

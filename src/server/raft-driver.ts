@@ -61,6 +61,17 @@ export interface RaftDriverOptions {
   readonly onFatal: (e: unknown) => void;
 }
 
+interface Batch {
+  data: Uint8Array[];
+  done: ((o: Outcome) => void)[];
+  /** Per proposal: the term in which only a leader may propose it (see proposeBatched). */
+  leaderOfTerm: (number | undefined)[];
+}
+
+function emptyBatch(): Batch {
+  return { data: [], done: [], leaderOfTerm: [] };
+}
+
 export class RaftDriver {
   readonly raft: Raft;
   private readonly storage: MemoryStorage;
@@ -83,7 +94,7 @@ export class RaftDriver {
   private unsyncedHardState: HardState | null = null;
   private idle: (() => void)[] = [];
   /** Proposals queued by proposeBatched, handed to Raft together at the next turn of the loop. */
-  private batch: { data: Uint8Array[]; done: ((o: Outcome) => void)[] } = { data: [], done: [] };
+  private batch: Batch = emptyBatch();
   /** While set, committed work is held (see pauseApply). */
   private applyPaused = false;
   /** Committed work held while applying was paused, in log order. */
@@ -144,23 +155,38 @@ export class RaftDriver {
    * Queues one proposal; every proposal queued before the Ready loop next runs (this turn of the
    * event loop, or while a batch is being persisted) goes to Raft in one propose call, so it
    * becomes one append per follower instead of one per request. `done` gets Raft's answer.
+   *
+   * With `leaderOfTerm`, the proposal goes to Raft only if this member still leads in that term
+   * when the batch does, and is dropped otherwise: for what only the leader may decide, such as
+   * expiring a lease by its own clock. A follower's Raft would forward it to the new leader,
+   * which would commit the deposed leader's decision.
    */
-  proposeBatched(data: Uint8Array, done: (o: Outcome) => void): void {
+  proposeBatched(data: Uint8Array, done: (o: Outcome) => void, leaderOfTerm?: number): void {
     if (this.stopped) {
       done({ ok: false, reason: 'dropped' });
       return;
     }
     this.batch.data.push(data);
     this.batch.done.push(done);
+    this.batch.leaderOfTerm.push(leaderOfTerm);
     this.kick();
   }
 
   private flushProposals(): void {
     if (this.batch.data.length === 0) return;
-    const { data, done } = this.batch;
-    this.batch = { data: [], done: [] };
-    const outcome = this.stopped ? ({ ok: false, reason: 'dropped' } as const) : this.raft.propose(data);
-    for (const d of done) d(outcome);
+    const { data, done, leaderOfTerm } = this.batch;
+    this.batch = emptyBatch();
+    const dropped = { ok: false, reason: 'dropped' } as const;
+    if (this.stopped) {
+      for (const d of done) d(dropped);
+      return;
+    }
+    // Checked in the same step that hands the batch to Raft: nothing can depose us in between.
+    const status = leaderOfTerm.some((t) => t !== undefined) ? this.raft.status() : undefined;
+    const allowed = (i: number): boolean => leaderOfTerm[i] === undefined || (status?.role === 'leader' && status.term === leaderOfTerm[i]);
+    const kept = data.filter((_, i) => allowed(i));
+    const outcome = kept.length === 0 ? dropped : this.raft.propose(kept);
+    done.forEach((d, i) => d(allowed(i) ? outcome : dropped));
   }
 
   proposeConfChange(cc: ConfChange): Outcome {

@@ -4,17 +4,21 @@
  */
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
+import { withSyncFaults } from '../util/test-hooks.ts';
 
 export type SyncKind = 'data' | 'directory';
 /** Makes `fd` durable: file data (fdatasync) or a directory's entries (fsync). Must reject on failure. */
 export type SyncFn = (fd: number, kind: SyncKind) => Promise<void>;
 
-export const defaultSync: SyncFn = (fd, kind) =>
+const plainSync: SyncFn = (fd, kind) =>
   new Promise((resolve, reject) => {
     const done = (err: NodeJS.ErrnoException | null): void => (err ? reject(err) : resolve());
     if (kind === 'data') fs.fdatasync(fd, done);
     else fs.fsync(fd, done);
   });
+
+/** plainSync, unless the test-only fault hooks are on (src/util/test-hooks.ts). */
+export const defaultSync: SyncFn = withSyncFaults(plainSync);
 
 export function openFd(path: string, flags: string): Promise<number> {
   return new Promise((resolve, reject) => fs.open(path, flags, 0o644, (err, fd) => (err ? reject(err) : resolve(fd))));

@@ -30,7 +30,10 @@ export type Flavour = 'conclave' | 'etcd';
 export interface ServerProcess {
   readonly name: string;
   readonly clientUrl: string;
+  /** Where the member listens for peers. */
   readonly peerUrl: string;
+  /** The peer URL it advertises (--initial-cluster, member add): peerUrl, or a proxy in front of it. */
+  readonly advertisedPeerUrl: string;
   readonly dataDir: string;
   /** Flags of this member that differ from the cluster's (a member joining later). */
   readonly ownFlags: Record<string, string>;
@@ -80,6 +83,13 @@ export interface ClusterOptions {
    * the members and the cluster flags they will get.
    */
   beforeStart?: (members: readonly ServerProcess[], cluster: { readonly initialCluster: string; readonly token: string }) => Promise<void>;
+  /**
+   * The peer URL a member advertises instead of its listening one, e.g. a fault-injecting proxy
+   * that forwards to `peerUrl` (test/faults). Called once per member, joining members too.
+   */
+  advertisePeerUrl?: (name: string, peerUrl: string) => Promise<string>;
+  /** Extra environment of a member's process, read at each start. */
+  env?: (name: string) => Record<string, string>;
 }
 
 /** PEM files a client uses to reach a TLS client port. */
@@ -93,16 +103,22 @@ export interface ClientTlsFiles {
 export async function startCluster(flavour: Flavour, size: number, options: ClusterOptions = {}): Promise<ProcessCluster> {
   const base = mkdtempSync(join(tmpdir(), `${flavour}-cluster-`));
   const ports = await freePorts(2 * size);
-  const members: ServerProcess[] = Array.from({ length: size }, (_, i) => ({
-    name: `m${i}`,
-    clientUrl: `${options.clientScheme ?? 'http'}://127.0.0.1:${ports[2 * i]}`,
-    peerUrl: `${options.peerScheme ?? 'http'}://127.0.0.1:${ports[2 * i + 1]}`,
-    dataDir: join(base, `m${i}`),
-    ownFlags: {},
-    child: null,
-    output: '',
-  }));
-  const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
+  const advertise = options.advertisePeerUrl ?? ((_name: string, url: string) => Promise.resolve(url));
+  const members: ServerProcess[] = [];
+  for (let i = 0; i < size; i++) {
+    const peerUrl = `${options.peerScheme ?? 'http'}://127.0.0.1:${ports[2 * i + 1]}`;
+    members.push({
+      name: `m${i}`,
+      clientUrl: `${options.clientScheme ?? 'http'}://127.0.0.1:${ports[2 * i]}`,
+      peerUrl,
+      advertisedPeerUrl: await advertise(`m${i}`, peerUrl),
+      dataDir: join(base, `m${i}`),
+      ownFlags: {},
+      child: null,
+      output: '',
+    });
+  }
+  const initialCluster = members.map((m) => `${m.name}=${m.advertisedPeerUrl}`).join(',');
   const token = `${flavour}-test`;
   const flags = (m: ServerProcess, i: number, extra: Record<string, string>): string[] => {
     const all: Record<string, string> = {
@@ -111,7 +127,7 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
       'listen-client-urls': m.clientUrl,
       'advertise-client-urls': m.clientUrl,
       'listen-peer-urls': m.peerUrl,
-      'initial-advertise-peer-urls': m.peerUrl,
+      'initial-advertise-peer-urls': m.advertisedPeerUrl,
       'initial-cluster': initialCluster,
       'initial-cluster-token': token,
       'heartbeat-interval': '50',
@@ -129,7 +145,7 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
     // CONCLAVE_NODE_ARGS: extra node options for Conclave members (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeArgs = (process.env.CONCLAVE_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
     const [cmd, args] = flavour === 'conclave' ? [process.execPath, [...nodeArgs, CONCLAVE_BIN, 'serve', ...flags(m, i, extra)]] : [ETCD_BIN, flags(m, i, extra)];
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONCLAVE_LOG_LEVEL: 'warn' } });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONCLAVE_LOG_LEVEL: 'warn', ...options.env?.(m.name) } });
     m.child = child;
     m.output = '';
     const keep = (b: Buffer): void => {
@@ -155,16 +171,18 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
   const prepareJoin = async (withMembers: readonly number[]): Promise<number> => {
     const [clientPort, peerPort] = await freePorts(2);
     const i = members.length;
+    const peerUrl = `${options.peerScheme ?? 'http'}://127.0.0.1:${peerPort}`;
     const m: ServerProcess = {
       name: `m${i}`,
       clientUrl: `${options.clientScheme ?? 'http'}://127.0.0.1:${clientPort}`,
-      peerUrl: `${options.peerScheme ?? 'http'}://127.0.0.1:${peerPort}`,
+      peerUrl,
+      advertisedPeerUrl: await advertise(`m${i}`, peerUrl),
       dataDir: join(base, `m${i}`),
       ownFlags: {},
       child: null,
       output: '',
     };
-    const cluster = [...withMembers.map((j) => members[j]!), m].map((x) => `${x.name}=${x.peerUrl}`).join(',');
+    const cluster = [...withMembers.map((j) => members[j]!), m].map((x) => `${x.name}=${x.advertisedPeerUrl}`).join(',');
     Object.assign(m.ownFlags, { 'initial-cluster': cluster, 'initial-cluster-state': 'existing' });
     members.push(m);
     return i;

@@ -140,3 +140,27 @@ test('with applying paused, a leader keeps leading and committing; entries wait 
     for (const d of drivers.values()) await d.stop();
   }
 });
+
+test('a proposal only the leader of a term may make is dropped elsewhere, not forwarded to the leader', async () => {
+  const { drivers, machines } = cluster(['a', 'b', 'c']);
+  for (const d of drivers.values()) d.start();
+  try {
+    await until(() => [...drivers.values()].some((d) => d.status().role === 'leader'));
+    const leader = [...drivers.values()].find((d) => d.status().role === 'leader')!;
+    const follower = [...drivers.values()].find((d) => d.status().role === 'follower' && d.status().lead === leader.raft.id)!;
+    const term = leader.status().term;
+    const outcomes: string[] = [];
+    const record = (what: string) => (o: { ok: boolean }) => outcomes.push(`${what} ${o.ok ? 'ok' : 'dropped'}`);
+    // A deposed leader whose decision is still queued is a follower by the time it is flushed:
+    // its Raft would forward an unguarded proposal, and the new leader would commit it.
+    follower.proposeBatched(Buffer.from('from-follower'), record('follower'), term);
+    leader.proposeBatched(Buffer.from('stale-term'), record('old term'), term - 1);
+    leader.proposeBatched(Buffer.from('leader'), record('leader'), term);
+    follower.proposeBatched(Buffer.from('unguarded'), record('unguarded'));
+    await until(() => [...machines.values()].every((m) => m.applied.length === 2));
+    assert.deepEqual(outcomes.sort(), ['follower dropped', 'leader ok', 'old term dropped', 'unguarded ok']);
+    for (const m of machines.values()) assert.deepEqual(m.applied.sort(), ['leader', 'unguarded']);
+  } finally {
+    for (const d of drivers.values()) await d.stop();
+  }
+});

@@ -57,7 +57,11 @@ export class LeaseApi {
 
   async keepAlive(pb: PbLeaseId, call?: CallContext): Promise<PbKeepAliveResponse> {
     const id = big(pb.ID);
-    if (this.member.isLeasePrimary()) return { header: header(this.member.header()), ID: id.toString(), TTL: this.member.leaseRenew(id) };
+    if (this.member.isLeasePrimary()) {
+      const ttl = await this.member.leaseRenew(id);
+      if (ttl !== undefined) return { header: header(this.member.header()), ID: id.toString(), TTL: ttl };
+      // Deposed meanwhile: the new leader answers.
+    }
     const res = await forwardToLeader<{ TTL?: string | number }>(this.member, 'lease/keepalive', { ID: id.toString() }, call);
     return { header: header(this.member.header()), ID: id.toString(), TTL: Number(res.TTL ?? 0) };
   }
