@@ -104,20 +104,22 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
   const base = mkdtempSync(join(tmpdir(), `${flavour}-cluster-`));
   const ports = await freePorts(2 * size);
   const advertise = options.advertisePeerUrl ?? ((_name: string, url: string) => Promise.resolve(url));
-  const members: ServerProcess[] = [];
-  for (let i = 0; i < size; i++) {
-    const peerUrl = `${options.peerScheme ?? 'http'}://127.0.0.1:${ports[2 * i + 1]}`;
-    members.push({
+  /** Member i, not started, on the given ports. */
+  const newMember = async (i: number, clientPort: number, peerPort: number): Promise<ServerProcess> => {
+    const peerUrl = `${options.peerScheme ?? 'http'}://127.0.0.1:${peerPort}`;
+    return {
       name: `m${i}`,
-      clientUrl: `${options.clientScheme ?? 'http'}://127.0.0.1:${ports[2 * i]}`,
+      clientUrl: `${options.clientScheme ?? 'http'}://127.0.0.1:${clientPort}`,
       peerUrl,
       advertisedPeerUrl: await advertise(`m${i}`, peerUrl),
       dataDir: join(base, `m${i}`),
       ownFlags: {},
       child: null,
       output: '',
-    });
-  }
+    };
+  };
+  const members: ServerProcess[] = [];
+  for (let i = 0; i < size; i++) members.push(await newMember(i, ports[2 * i]!, ports[2 * i + 1]!));
   const initialCluster = members.map((m) => `${m.name}=${m.advertisedPeerUrl}`).join(',');
   const token = `${flavour}-test`;
   const flags = (m: ServerProcess, i: number, extra: Record<string, string>): string[] => {
@@ -171,17 +173,7 @@ export async function startCluster(flavour: Flavour, size: number, options: Clus
   const prepareJoin = async (withMembers: readonly number[]): Promise<number> => {
     const [clientPort, peerPort] = await freePorts(2);
     const i = members.length;
-    const peerUrl = `${options.peerScheme ?? 'http'}://127.0.0.1:${peerPort}`;
-    const m: ServerProcess = {
-      name: `m${i}`,
-      clientUrl: `${options.clientScheme ?? 'http'}://127.0.0.1:${clientPort}`,
-      peerUrl,
-      advertisedPeerUrl: await advertise(`m${i}`, peerUrl),
-      dataDir: join(base, `m${i}`),
-      ownFlags: {},
-      child: null,
-      output: '',
-    };
+    const m = await newMember(i, clientPort!, peerPort!);
     const cluster = [...withMembers.map((j) => members[j]!), m].map((x) => `${x.name}=${x.advertisedPeerUrl}`).join(',');
     Object.assign(m.ownFlags, { 'initial-cluster': cluster, 'initial-cluster-state': 'existing' });
     members.push(m);
