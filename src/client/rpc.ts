@@ -152,6 +152,9 @@ export class Rpc {
     const deadline = Date.now() + (options.timeoutMs ?? this.limits.callTimeoutMs);
     let reauthenticated = false;
     let lastEndpoint: Endpoint | undefined;
+    // The last reason an endpoint gave for refusing us (a certificate, a reset): more telling
+    // than the dial that ran out of time at the deadline, which is what the last attempt sees.
+    let lastRefusal: ConnectionError | undefined;
     for (let attempt = 0; ; attempt++) {
       this.checkOpen(options.signal);
       const endpoint = this.pick(lastEndpoint);
@@ -178,9 +181,12 @@ export class Rpc {
         if (endpointFault) endpoint.failed();
         if (verdict === 'fail') throw e;
         if (verdict === 'indeterminate') throw new IndeterminateError(desc.path, e);
+        if (e instanceof ConnectionError && e.cause !== undefined) lastRefusal = e;
         const wait = backoffMs(attempt, this.limits);
         if (Date.now() + wait >= deadline) {
-          throw e instanceof ConnectionError ? new NoEndpointAvailableError(`${desc.path}: no endpoint answered before the deadline: ${e.message}`, Status.UNAVAILABLE, { cause: e }) : e;
+          if (!(e instanceof ConnectionError)) throw e;
+          const reason = e.cause === undefined ? (lastRefusal ?? e) : e;
+          throw new NoEndpointAvailableError(`${desc.path}: no endpoint answered before the deadline: ${reason.message}`, Status.UNAVAILABLE, { cause: reason });
         }
         await this.pause(wait, options.signal);
       }
