@@ -236,6 +236,7 @@ export async function waitHealthy(cluster: ProcessCluster, timeoutMs: number = P
   const end = Date.now() + timeoutMs;
   for (const [i, m] of cluster.members.entries()) {
     if (m.child === null || (only !== undefined && !only.includes(i))) continue;
+    let last = 'no answer';
     for (;;) {
       try {
         // etcd holds requests until it is ready (a member without quorum never is): bound the wait.
@@ -243,10 +244,12 @@ export async function waitHealthy(cluster: ProcessCluster, timeoutMs: number = P
         const url = `${m.clientUrl}/health`;
         const status = url.startsWith('https:') && tls !== undefined ? (await httpsGet(url, tls, left)).status : (await fetch(url, { signal: AbortSignal.timeout(left) })).status;
         if (status === 200) break;
-      } catch {
+        last = `HTTP ${status}`;
+      } catch (e) {
         // not listening yet, or not answering in time
+        last = e instanceof Error ? e.message : String(e);
       }
-      if (Date.now() > end) throw new Error(`${m.name} not healthy after ${timeoutMs} ms`);
+      if (Date.now() > end) throw new Error(`${m.name} not healthy after ${timeoutMs} ms (last: ${last}); its output ends:\n${m.output.slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
