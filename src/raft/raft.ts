@@ -351,6 +351,20 @@ export class Raft {
     return rd;
   }
 
+  /**
+   * Takes the messages and read states produced since the last ready() that promise nothing
+   * about durable state (everything but `messagesAfterPersist`), so the application can pass
+   * them on while a Ready is still being persisted instead of with the next one: appends of
+   * entries proposed meanwhile, heartbeats, ReadIndex rounds. Allowed between ready() and
+   * advance(); what it returns is not in the next Ready.
+   */
+  takeUnpersistedOutput(): { readonly messages: readonly Message[]; readonly readStates: readonly ReadState[] } {
+    const out = { messages: this.msgs, readStates: this.readStates };
+    this.msgs = [];
+    this.readStates = [];
+    return out;
+  }
+
   /** The application persisted, sent and applied everything in `rd`. */
   advance(rd: Ready): void {
     assert(this.readyOutstanding, 'raft: advance() without a ready()');

@@ -245,14 +245,37 @@ export class RaftDriver {
     return this.persistedTerm;
   }
 
-  /** Schedules the Ready loop (once per event-loop turn, however many inputs arrived). */
+  /**
+   * Schedules the Ready loop (once per event-loop turn, however many inputs arrived). While the
+   * loop is busy (waiting for a sync, mostly), what arrived meanwhile moves on at once instead
+   * of after it: see passOnWhileBusy.
+   */
   kick(): void {
-    if (this.scheduled || this.running || this.stopped) return;
+    if (this.scheduled || this.stopped) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      void this.loop();
+      if (this.running) this.passOnWhileBusy();
+      else void this.loop();
     });
+  }
+
+  /**
+   * Hands queued proposals to Raft and sends what needs no durable state (the leader's appends
+   * of them, heartbeats, ReadIndex rounds and their answers) and passes on confirmed read
+   * indexes, while the loop waits for a sync. Followers then persist new entries while the
+   * leader does, and reads need not wait for an unrelated fsync. Entries, hard state,
+   * acknowledgements and votes still wait for the next Ready and its sync.
+   */
+  private passOnWhileBusy(): void {
+    if (this.stopped) return;
+    this.flushProposals();
+    const { messages, readStates } = this.raft.takeUnpersistedOutput();
+    if (messages.length > 0) {
+      this.opts.outbox.send(messages);
+      this.opts.outbox.flush?.();
+    }
+    if (readStates.length > 0) this.opts.onReadStates?.(readStates);
   }
 
   private async loop(): Promise<void> {
@@ -280,6 +303,9 @@ export class RaftDriver {
   private async handleReady(): Promise<void> {
     const rd = this.raft.ready();
     if (rd.softState !== null) this.opts.onSoftState?.(rd.softState);
+    // A read index is a commit index the quorum confirmed: nothing in this Ready's persistence
+    // bears on it, so its reads need not wait for the sync (etcd's raftNode hands them on first).
+    if (rd.readStates.length > 0) this.opts.onReadStates?.(rd.readStates);
     // The leader's appends carry their own entries: they may leave while we persist.
     this.opts.outbox.send(rd.messages);
     // Committed entries are durable on a quorum already: as etcd's raftNode does, apply them
@@ -287,7 +313,6 @@ export class RaftDriver {
     // wait for an unrelated fsync). After a crash the store may then be ahead of this member's
     // WAL; the entries come again from the leader and the store skips them (its consistent
     // index). A snapshot must be installed first, so a Ready with one applies after it.
-    const appliedBefore = this.appliedIndex;
     const early = rd.snapshot === null;
     if (early) this.applyCommitted(rd);
     const hs = rd.hardState;
@@ -316,9 +341,7 @@ export class RaftDriver {
       else await this.install(rd.snapshot);
     }
     if (!early) this.applyCommitted(rd);
-    if (rd.readStates.length > 0) this.opts.onReadStates?.(rd.readStates);
     this.raft.advance(rd);
-    if (this.appliedIndex !== appliedBefore) this.opts.onApplied?.(this.appliedIndex);
     if (this.snapshotDue()) await this.takeSnapshot();
   }
 
@@ -337,6 +360,7 @@ export class RaftDriver {
     }
     this.appliedIndex = snapshot.metadata.index;
     this.snapshotIndex = snapshot.metadata.index;
+    this.opts.onApplied?.(this.appliedIndex);
   }
 
   private applyEntries(entries: readonly Entry[]): void {
@@ -344,17 +368,17 @@ export class RaftDriver {
     assert(first <= this.appliedIndex + 1, `raft driver: committed entry ${first} leaves a gap after applied ${this.appliedIndex}`);
     this.opts.stateMachine.apply(entries);
     this.appliedIndex = Math.max(this.appliedIndex, entries[entries.length - 1]!.index);
+    // At once, not after this Ready's sync: reads waiting for this index need not wait for it.
+    this.opts.onApplied?.(this.appliedIndex);
   }
 
   /** Applies the work held while applying was paused, in order, unless it is paused again. */
   private async applyHeld(): Promise<void> {
-    const appliedBefore = this.appliedIndex;
     while (!this.applyPaused && this.held.length > 0) {
       const work = this.held.shift()!;
       if ('snapshot' in work) await this.install(work.snapshot);
       else this.applyEntries(work.entries);
     }
-    if (this.appliedIndex !== appliedBefore) this.opts.onApplied?.(this.appliedIndex);
     if (this.snapshotDue()) await this.takeSnapshot();
   }
 

@@ -2,15 +2,27 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RaftDriver, type DurableLog, type StateMachine } from '../../src/server/raft-driver.ts';
 import { MemoryStorage, bootstrapStorage } from '../../src/raft/storage.ts';
-import { EntryKind, type Entry, type HardState, type Message, type Snapshot } from '../../src/raft/types.ts';
+import { EntryKind, type Entry, type HardState, type Message, type ReadState, type Snapshot } from '../../src/raft/types.ts';
 
-/** Durable log kept in memory; each save resolves on a later turn, as an fsync would. */
+/**
+ * Durable log kept in memory; each save resolves on a later turn, as an fsync would. While
+ * `gated`, saves wait until release() (a slow disk), so a test can look inside a pending sync.
+ */
 class MemoryDurableLog implements DurableLog {
   saves = 0;
   snapshots: Snapshot[] = [];
+  gated = false;
+  private pending: (() => void)[] = [];
   async save(_h: HardState | null, _e: readonly Entry[], _s: Snapshot | null): Promise<void> {
     this.saves++;
-    await new Promise((r) => setImmediate(r));
+    if (this.gated) await new Promise<void>((r) => this.pending.push(r));
+    else await new Promise((r) => setImmediate(r));
+  }
+  waitingSaves(): number {
+    return this.pending.length;
+  }
+  release(): void {
+    for (const r of this.pending.splice(0)) r();
   }
   async saveSnapshot(s: Snapshot): Promise<void> {
     this.snapshots.push(s);
@@ -29,7 +41,12 @@ class Recorder implements StateMachine {
   async sync(): Promise<void> {}
 }
 
-function cluster(ids: string[], snapshotCount = 1000) {
+interface Observers {
+  onApplied?: (id: string, index: number) => void;
+  onReadStates?: (id: string, states: readonly ReadState[]) => void;
+}
+
+function cluster(ids: string[], snapshotCount = 1000, observers: Observers = {}) {
   const drivers = new Map<string, RaftDriver>();
   const machines = new Map<string, Recorder>();
   const logs = new Map<string, MemoryDurableLog>();
@@ -54,6 +71,8 @@ function cluster(ids: string[], snapshotCount = 1000) {
       tickMs: 5,
       snapshotCount,
       snapshotCatchUpEntries: 5,
+      onApplied: (index) => observers.onApplied?.(id, index),
+      onReadStates: (states) => observers.onReadStates?.(id, states),
       onFatal: (e) => {
         throw e;
       },
@@ -161,6 +180,49 @@ test('a proposal only the leader of a term may make is dropped elsewhere, not fo
     assert.deepEqual(outcomes.sort(), ['follower dropped', 'leader ok', 'old term dropped', 'unguarded ok']);
     for (const m of machines.values()) assert.deepEqual(m.applied.sort(), ['leader', 'unguarded']);
   } finally {
+    for (const d of drivers.values()) await d.stop();
+  }
+});
+
+test('while the leader waits for a slow sync, new entries replicate and commit, reads are confirmed, and the next Ready applies before its own sync', async () => {
+  const applied = new Map<string, number>();
+  const reads: string[] = [];
+  const { drivers, machines, logs } = cluster(['a', 'b', 'c'], 1000, {
+    onApplied: (id, index) => applied.set(id, index),
+    onReadStates: (_id, states) => reads.push(...states.map((s) => Buffer.from(s.context).toString())),
+  });
+  for (const d of drivers.values()) d.start();
+  try {
+    await until(() => [...drivers.values()].some((d) => d.status().role === 'leader'));
+    const leader = [...drivers.values()].find((d) => d.status().role === 'leader')!;
+    const id = leader.raft.id;
+    const followers = [...machines.entries()].filter(([m]) => m !== id).map(([, m]) => m);
+    const log = logs.get(id)!;
+    // A slow disk on the leader only: the followers persist and acknowledge at once.
+    log.gated = true;
+    leader.propose([Buffer.from('first')]);
+    await until(() => log.waitingSaves() === 1);
+    const saves = log.saves;
+    // Proposed during that sync: its append leaves at once, the followers make it durable, and
+    // the two of them commit it (the leader counts itself only once its own sync is done).
+    leader.propose([Buffer.from('second')]);
+    await until(() => followers.every((m) => m.applied.join() === 'first,second'));
+    assert.deepEqual(leader.readIndex(Buffer.from('read-1')), { ok: true });
+    await until(() => reads.includes('read-1'));
+    assert.equal(log.saves, saves, 'all of this happened within the leader\'s first sync');
+    assert.deepEqual(machines.get(id)!.applied, []);
+    // The next Ready persists 'second' and carries both entries committed: they are applied,
+    // and reads waiting for them told, before that Ready's own sync completes.
+    log.release();
+    await until(() => log.waitingSaves() === 1);
+    await until(() => machines.get(id)!.applied.length === 2);
+    assert.equal(applied.get(id), leader.applied());
+    assert.equal(log.waitingSaves(), 1);
+  } finally {
+    for (const l of logs.values()) {
+      l.gated = false;
+      l.release();
+    }
     for (const d of drivers.values()) await d.stop();
   }
 });

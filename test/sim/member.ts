@@ -7,7 +7,7 @@
  */
 import { Raft, type RaftConfig, type RaftMutation } from '../../src/raft/raft.ts';
 import { MemoryStorage } from '../../src/raft/storage.ts';
-import type { HardState, Message, NodeId, Ready } from '../../src/raft/types.ts';
+import type { HardState, Message, NodeId, Ready, ReadState } from '../../src/raft/types.ts';
 import { EntryKind, NONE } from '../../src/raft/types.ts';
 import { logView, type ReadRequirement } from './checker.ts';
 import type { SimHost } from './host.ts';
@@ -130,7 +130,11 @@ export class SimMember {
     for (;;) {
       this.observe(raft);
       if (this.raft !== raft) return; // crashed at a crash point
-      if (this.stage !== null || !raft.hasReady()) break;
+      if (this.stage !== null) {
+        this.passOnWhileBusy(raft);
+        break;
+      }
+      if (!raft.hasReady()) break;
       const rd = raft.ready();
       this.stage = rd;
       if (rd.softState !== null) {
@@ -227,19 +231,35 @@ export class SimMember {
         this.host.trace.add(now, `${this.id} applies ${describeEntry(e)}`);
       }
     }
-    for (const rs of rd.readStates) {
-      const ctx = text.decode(rs.context);
-      const read = this.reads.get(ctx);
-      if (read === undefined || read.index >= 0) continue; // abandoned, or a duplicate answer
-      this.host.checker.readIndexAnswered(this.id, ctx, read.req, rs.index);
-      read.index = rs.index;
-      this.host.trace.add(now, `${this.id} read ${ctx} gets index ${rs.index}`);
-    }
+    this.learnReadIndexes(rd.readStates);
     raft.advance(rd);
     this.stage = null;
     this.serveReads();
     this.host.applied(this);
     this.maybeSnapshot(raft);
+  }
+
+  /**
+   * As the server's Raft driver does while a Ready is being persisted or applied: what needs no
+   * durable state leaves at once (appends of new proposals, heartbeats, ReadIndex rounds), and
+   * confirmed read indexes are learned.
+   */
+  private passOnWhileBusy(raft: Raft): void {
+    const { messages, readStates } = raft.takeUnpersistedOutput();
+    for (const m of messages) this.send(m);
+    this.learnReadIndexes(readStates);
+    this.serveReads();
+  }
+
+  private learnReadIndexes(readStates: readonly ReadState[]): void {
+    for (const rs of readStates) {
+      const ctx = text.decode(rs.context);
+      const read = this.reads.get(ctx);
+      if (read === undefined || read.index >= 0) continue; // abandoned, or a duplicate answer
+      this.host.checker.readIndexAnswered(this.id, ctx, read.req, rs.index);
+      read.index = rs.index;
+      this.host.trace.add(this.host.queue.now, `${this.id} read ${ctx} gets index ${rs.index}`);
+    }
   }
 
   private serveReads(): void {
