@@ -338,7 +338,7 @@ function initialWatchers(group: string): RecordedWatcher[] {
   return specs.map(([name, spec]) => new RecordedWatcher(`${group}/${name}`, spec, 0));
 }
 
-test('every watcher sees exactly the history of its range across leader kills and reconnects', { timeout: 120_000 }, async () => {
+test('every watcher sees exactly the history of its range across leader kills and reconnects', { timeout: 120_000 }, async (t) => {
   const seed = Number(process.env.WATCH_FAULTS_SEED ?? Date.now() % 1_000_000);
   const rng = new Prng(seed, 'watch-faults');
   const n = cluster.members.length;
@@ -348,6 +348,11 @@ test('every watcher sees exactly the history of its range across leader kills an
   const groups = cluster.members.map((m, i) => new WatchGroup(initialWatchers(m.name), clients, upMembers, rng.fork(`group${i}`)));
   groups[0]!.watchers.push(new RecordedWatcher(`${cluster.members[0]!.name}/all`, { key: '\0', rangeEnd: '\0' }, 0));
   groups.forEach((g, i) => g.open(i));
+  // Also when the run fails half-way: open streams would keep the test process alive.
+  t.after(() => {
+    for (const g of groups) g.stop();
+    for (const c of clients) c.close();
+  });
 
   const writes: WriteRecord[] = [];
   let stop = false;
