@@ -213,6 +213,8 @@ export type MessageType = Message['type'];
  *  4. Apply `snapshot` (if any), then `committedEntries`, in order, to the state machine.
  *     Answer `readStates` once the applied index reaches their `index`.
  *  5. Call `advance(ready)`.
+ * Between ready() and advance(), Raft.takeUnpersistedOutput() may take the messages and read
+ * states produced meanwhile that need no durable state, to send them without waiting for step 2.
  * Configuration changes in `committedEntries` take effect inside Raft at `advance`.
  */
 export interface Ready {

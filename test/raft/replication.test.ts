@@ -133,3 +133,48 @@ test('flow control: a full window whose appends were lost reopens on heartbeat r
   c.tickAll(3);
   assert.deepEqual(c.appliedData('b'), ['v0', 'v1', 'v2', 'v3', 'v4'], 'heartbeat replies free the window and b catches up');
 });
+
+test('between ready() and advance(), takeUnpersistedOutput hands out appends and heartbeats but never an acknowledgement', () => {
+  const c = new TestCluster(['a', 'b', 'c']);
+  c.elect('a');
+  const a = c.get('a').raft;
+  const b = c.get('b').raft;
+  type Append = Extract<Message, { type: 'app' }>;
+  const appendTo =
+    (to: string) =>
+    (m: Message): m is Append =>
+      m.type === 'app' && m.to === to;
+  const text = (m: Append): string => m.entries.map((e) => Buffer.from(e.data).toString()).join();
+  a.propose([bytes('x')]);
+  const readyA = a.ready();
+  const appX = readyA.messages.find(appendTo('b'))!;
+  assert.equal(text(appX), 'x');
+  // Proposed while the leader persists x: its append and a heartbeat may leave at once.
+  a.propose([bytes('y')]);
+  a.tick();
+  const outA = a.takeUnpersistedOutput();
+  const appY = outA.messages.find(appendTo('b'))!;
+  assert.equal(text(appY), 'y');
+  const heartbeat = outA.messages.find((m) => m.type === 'heartbeat' && m.to === 'b')!;
+  assert.ok(heartbeat !== undefined);
+
+  // The follower persists x; y arrives meanwhile. Its acknowledgement of y promises y is durable:
+  // it stays for the next Ready, while the heartbeat's answer may leave now.
+  b.step(appX);
+  const readyB = b.ready();
+  assert.ok(readyB.messagesAfterPersist.some((m) => m.type === 'appResp' && m.index === appX.entries[0]!.index));
+  b.step(appY);
+  b.step(heartbeat);
+  const outB = b.takeUnpersistedOutput();
+  assert.deepEqual(
+    outB.messages.map((m) => m.type),
+    ['heartbeatResp'],
+  );
+  b.advance(readyB);
+  const next = b.ready();
+  assert.deepEqual(next.entries.map((e) => Buffer.from(e.data).toString()), ['y']);
+  assert.ok(next.messagesAfterPersist.some((m) => m.type === 'appResp' && m.index === appY.entries[0]!.index));
+  assert.ok(!next.messages.some((m) => m.type === 'heartbeatResp'), 'what was taken out is not handed out again');
+  b.advance(next);
+  a.advance(readyA);
+});
