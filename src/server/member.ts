@@ -572,6 +572,11 @@ export class Member {
   // ---- membership (the leader changes it; the API forwards from followers) ------------------
 
   /** A learner serves only serializable reads and Status (etcd 3.4's rule). */
+  /** Whether this member currently knows a leader (it may be the leader). */
+  hasLeader(): boolean {
+    return this.lead !== '';
+  }
+
   isLearner(): boolean {
     return this.learner;
   }

@@ -7,6 +7,7 @@ import type { Service } from 'protobufjs';
 import { bidiStream, clientStream, GrpcServer, listenClientPort, serverStream, unary, type BidiStream, type CallContext, type ClientPort, type ClientStream, type MethodImpl, type ServerStream, type ServiceImpl } from '../grpc/index.ts';
 import { serverError } from '../../server/errors.ts';
 import { toGrpcError, toRawAuthGrpcError } from './errors.ts';
+import { LeaderMonitor } from './require-leader.ts';
 import type { ServerConfig } from '../../server/config.ts';
 import type { Logger, Member } from '../../server/member.ts';
 import { ClusterApi, clusterService } from './cluster.ts';
@@ -200,8 +201,9 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     lockService(new LockApi(concurrency), etcdService('v3lockpb.Lock')),
     electionService(electionApi, etcdService('v3electionpb.Election')),
   ];
+  const leaderMonitor = new LeaderMonitor(member, config.electionTimeout);
   for (const [service, plain] of services) {
-    const impl = refuseOnLearner(member, service, plain);
+    const impl = leaderMonitor.wrap(refuseOnLearner(member, service, plain));
     const name = service.fullName.replace(/^\./, '');
     grpc.addService(service, impl);
     addGatewayRoutes(gateway, service, impl, GATEWAY_PATHS[name] ?? {});
@@ -253,9 +255,11 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
     await Promise.all(ports.map((p) => p.close(0)));
     throw e;
   }
+  leaderMonitor.start();
   return {
     ports: () => ports.map((p) => p.address().port),
     close: async () => {
+      leaderMonitor.stop();
       await Promise.all(ports.map((p) => p.close()));
     },
   };
