@@ -387,7 +387,12 @@ export class ServerCall implements BidiStream<unknown, unknown> {
   onWantTrailers(): void {
     const s = this.stream;
     s.sendTrailers(this.trailers ?? OK_TRAILERS);
-    if (!s.readableEnded) s.close(NGHTTP2_NO_ERROR);
+    // A client still sending is told to stop with RST_STREAM(NO_ERROR), but only once the
+    // trailers are out: sent at once, the reset overtakes them and the client (grpc-js) sees
+    // "Call ended without gRPC status" instead of ours.
+    setImmediate(() => {
+      if (!s.closed && !s.destroyed && !s.readableEnded) s.close(NGHTTP2_NO_ERROR);
+    });
   }
 
   // ---- handler ----------------------------------------------------------------------------
