@@ -52,6 +52,8 @@ export const SERVER_DEFAULTS = {
   peerTrustedCaFile: '',
   peerClientCertAuth: false,
   peerAutoTls: false,
+  /** With peer client-certificate auth: the only Common Name a member's certificate may carry ('' = any). */
+  peerCertAllowedCn: '',
   /** Token kind: "simple", or "jwt,pub-key=…,priv-key=…,sign-method=…[,ttl=…]" (etcd's --auth-token). */
   authToken: 'simple',
   /** Seconds an unused simple token lives. */
@@ -100,6 +102,8 @@ export interface ServerConfig {
   readonly strictReconfigCheck: boolean;
   readonly clientTls: TlsSettings;
   readonly peerTls: TlsSettings;
+  /** '' = any Common Name (see SERVER_DEFAULTS). */
+  readonly peerCertAllowedCn: string;
   readonly authToken: TokenOptions;
   /** Seconds. */
   readonly authTokenTtl: number;
@@ -147,6 +151,7 @@ export const FLAG_NAMES: Record<Key, string> = {
   peerTrustedCaFile: 'peer-trusted-ca-file',
   peerClientCertAuth: 'peer-client-cert-auth',
   peerAutoTls: 'peer-auto-tls',
+  peerCertAllowedCn: 'peer-cert-allowed-cn',
   authToken: 'auth-token',
   authTokenTtl: 'auth-token-ttl',
 };
@@ -182,6 +187,7 @@ export const FLAG_HELP: Record<Key, string> = {
   peerTrustedCaFile: 'path to the peer server TLS trusted CA file (peer certificates are then required)',
   peerClientCertAuth: 'enable peer client cert authentication',
   peerAutoTls: 'peer TLS using generated certificates',
+  peerCertAllowedCn: 'allowed CN for inter peer authentication',
   authToken: "auth token type and options: 'simple' or 'jwt,pub-key=<file>,priv-key=<file>,sign-method=<RS256|…|ES512>[,ttl=5m]'",
   authTokenTtl: 'time (in seconds) of the auth-token-ttl (simple tokens)',
 };
@@ -198,6 +204,11 @@ export function isBooleanSetting(key: Key): boolean {
 const CONFIG_FILE_SECTIONS: Record<string, string> = {
   'client-transport-security': '',
   'peer-transport-security': 'peer-',
+};
+
+/** Settings whose name in a config-file section is not the flag's name with the section's prefix. */
+const CONFIG_FILE_RENAMES: Record<string, string> = {
+  'peer-allowed-cn': 'peer-cert-allowed-cn',
 };
 
 /**
@@ -221,7 +232,8 @@ export function parseConfigFile(text: string, path: string): Record<string, stri
     }
     if (/^(['"]).*\1$/.test(value)) value = value.slice(1, -1);
     if (value === 'null' || value === '~') return;
-    out[`${indented && prefix !== null ? prefix : ''}${m[1]!}`] = value;
+    const key = `${indented && prefix !== null ? prefix : ''}${m[1]!}`;
+    out[CONFIG_FILE_RENAMES[key] ?? key] = value;
   });
   return out;
 }
@@ -359,6 +371,7 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     strictReconfigCheck: bool(raw('strictReconfigCheck'), FLAG_NAMES.strictReconfigCheck),
     clientTls: tlsSettings(['certFile', 'keyFile', 'trustedCaFile', 'clientCertAuth', 'autoTls']),
     peerTls: tlsSettings(['peerCertFile', 'peerKeyFile', 'peerTrustedCaFile', 'peerClientCertAuth', 'peerAutoTls']),
+    peerCertAllowedCn: raw('peerCertAllowedCn'),
     authToken,
     authTokenTtl: positiveInt(raw('authTokenTtl'), FLAG_NAMES.authTokenTtl),
   };

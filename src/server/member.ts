@@ -262,7 +262,11 @@ export class Member {
       clusterId,
       listenHost: peer.hostname.replace(/^\[|\]$/g, ''),
       listenPort: Number(peer.port),
-      tls: { server: peer.protocol === 'https:' && peerTls !== null ? serverOptions(peerTls) : undefined, dial: dialOptions(peerTls) },
+      tls: {
+        server: peer.protocol === 'https:' && peerTls !== null ? serverOptions(peerTls) : undefined,
+        dial: dialOptions(peerTls),
+        ...(config.peerCertAllowedCn !== '' ? { allowedCommonName: config.peerCertAllowedCn } : {}),
+      },
       handlers: {
         onMessage: (m) => {
           this.lastHeard.set(m.from, performance.now());

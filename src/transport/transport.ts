@@ -93,6 +93,8 @@ export interface TransportTls {
   readonly server?: tls.TlsOptions;
   /** Options for dialing a peer whose URL is https://. */
   readonly dial?: tls.ConnectionOptions;
+  /** With client certificates required: the Common Name they must carry (etcd's --peer-cert-allowed-cn). */
+  readonly allowedCommonName?: string;
 }
 
 export interface TransportOptions {
@@ -248,7 +250,11 @@ export class Transport {
     // A client certificate must also name the address it comes from (peer-san.ts).
     socket.pause();
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    void checkPeerSan(socket.getPeerCertificate(), socket.remoteAddress ?? '').then((problem) => {
+    const cert = socket.getPeerCertificate();
+    const allowedCn = this.opts.tls.allowedCommonName;
+    // etcd's words for a certificate whose CN is not the allowed one.
+    const check = allowedCn !== undefined && cert.subject?.CN !== allowedCn ? Promise.resolve('CommonName authentication failed') : checkPeerSan(cert, socket.remoteAddress ?? '');
+    void check.then((problem) => {
       if (socket.destroyed) return;
       if (problem !== null) {
         this.opts.log?.('warn', rejectedConnectionText(`tls: ${problem}`, remote));

@@ -1,7 +1,8 @@
 /**
  * Peer TLS between `conclave serve` processes: three members on https:// peer URLs with peer
  * client-certificate auth replicate; a member whose peer certificate comes from another CA is
- * refused by the others and never receives the data (nor, like etcd, serves clients); --auto-tls and --peer-auto-tls make a
+ * refused by the others and never receives the data (nor, like etcd, serves clients), and so is
+ * one whose certificate's CN is not --peer-cert-allowed-cn; --auto-tls and --peer-auto-tls make a
  * working cluster on self-signed certificates.
  */
 import { after, before, test } from 'node:test';
@@ -74,6 +75,22 @@ test('a member whose peer certificate comes from another CA is refused and gets 
   const read = await etcdctl(cluster.members[2]!.clientUrl, ['get', 'secret', '--consistency=s']);
   assert.notEqual(read.code, 0, read.stdout);
   assert.doesNotMatch(read.stdout, /for-members-only/);
+});
+
+test('--peer-cert-allowed-cn: a member whose certificate carries another Common Name is refused', { skip: !etcdAvailable() && 'needs etcdctl' }, async () => {
+  const cluster = await startCluster('conclave', 3, {
+    peerScheme: 'https',
+    flags: { ...peerFlags(), 'peer-cert-allowed-cn': 'server' },
+    // Signed by the same CA, for the same address, but its CN is "alice".
+    memberFlags: { 2: { 'peer-cert-file': pki.client.cert, 'peer-key-file': pki.client.key } },
+    expectHealthy: [0, 1],
+  });
+  clusters.push(cluster);
+  const put = await etcdctl(cluster.members[0]!.clientUrl, ['put', 'cn', 'checked']);
+  assert.equal(put.code, 0, put.stderr);
+  await eventually('member 1 has the value', async () => (await localValue(cluster, 1, 'cn')) === 'checked');
+  await eventually('the refusal is logged', async () => /rejected connection.*CommonName authentication failed/.test(cluster.members[0]!.output + cluster.members[1]!.output));
+  assert.doesNotMatch(cluster.members[0]!.output + cluster.members[1]!.output, /UNABLE_TO_VERIFY|SAN/, 'refused for its name only');
 });
 
 test('--auto-tls and --peer-auto-tls: self-signed certificates made at startup, a working cluster', { skip: !etcdAvailable() && 'needs etcdctl' }, async () => {

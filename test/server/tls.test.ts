@@ -53,6 +53,7 @@ test('TLS flags, their environment variables and etcd’s config-file sections',
       '  client-cert-auth: true',
       '  trusted-ca-file:',
       '  auto-tls: false',
+      '  allowed-cn: member',
       'snapshot-count: 5',
     ].join('\n'),
   );
@@ -61,6 +62,9 @@ test('TLS flags, their environment variables and etcd’s config-file sections',
   assert.equal(f.snapshotCount, 5);
   assert.deepEqual(f.clientTls, { certFile: '/c/cert.pem', keyFile: '/c/key.pem', trustedCaFile: '/c/ca.pem', clientCertAuth: true, autoTls: false });
   assert.deepEqual(f.peerTls, { certFile: '/p/cert.pem', keyFile: '/p/key.pem', trustedCaFile: '/env/ca.pem', clientCertAuth: true, autoTls: false });
+  assert.equal(f.peerCertAllowedCn, 'member');
+  assert.equal(resolveConfig({ 'peer-cert-allowed-cn': 'm' }, {}).peerCertAllowedCn, 'm');
+  assert.equal(resolveConfig({}, {}).peerCertAllowedCn, '');
   writeFileSync(file, 'peer-transport-security:\n  crl-file: /x\n');
   assert.throws(() => resolveConfig({ 'config-file': file }, {}), /unknown setting "peer-crl-file"/);
 });
