@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { AUTH_LIMITS, AuthOptionsError, parseTokenOptions, type TokenOptions } from '../auth/index.ts';
+import { OPENSSL_CIPHER_OF, REFUSED_WEAK_SUITES } from './cipher-suites.ts';
 
 export const SERVER_DEFAULTS = {
   name: 'default',
@@ -52,6 +53,8 @@ export const SERVER_DEFAULTS = {
   peerTrustedCaFile: '',
   peerClientCertAuth: false,
   peerAutoTls: false,
+  /** TLS 1.2 cipher suites (IANA names, comma-separated) for client and peer TLS; '' = the library's defaults. */
+  cipherSuites: '',
   /** With peer client-certificate auth: the only Common Name a member's certificate may carry ('' = any). */
   peerCertAllowedCn: '',
   /** Token kind: "simple", or "jwt,pub-key=…,priv-key=…,sign-method=…[,ttl=…]" (etcd's --auth-token). */
@@ -104,6 +107,8 @@ export interface ServerConfig {
   readonly peerTls: TlsSettings;
   /** '' = any Common Name (see SERVER_DEFAULTS). */
   readonly peerCertAllowedCn: string;
+  /** IANA names, checked against OPENSSL_CIPHER_OF; empty: the library's defaults. */
+  readonly cipherSuites: readonly string[];
   readonly authToken: TokenOptions;
   /** Seconds. */
   readonly authTokenTtl: number;
@@ -152,6 +157,7 @@ export const FLAG_NAMES: Record<Key, string> = {
   peerClientCertAuth: 'peer-client-cert-auth',
   peerAutoTls: 'peer-auto-tls',
   peerCertAllowedCn: 'peer-cert-allowed-cn',
+  cipherSuites: 'cipher-suites',
   authToken: 'auth-token',
   authTokenTtl: 'auth-token-ttl',
 };
@@ -188,6 +194,7 @@ export const FLAG_HELP: Record<Key, string> = {
   peerClientCertAuth: 'enable peer client cert authentication',
   peerAutoTls: 'peer TLS using generated certificates',
   peerCertAllowedCn: 'allowed CN for inter peer authentication',
+  cipherSuites: 'comma-separated TLS 1.2 cipher suites (IANA names) for client and peer TLS; empty: the TLS library\'s defaults',
   authToken: "auth token type and options: 'simple' or 'jwt,pub-key=<file>,priv-key=<file>,sign-method=<RS256|…|ES512>[,ttl=5m]'",
   authTokenTtl: 'time (in seconds) of the auth-token-ttl (simple tokens)',
 };
@@ -236,6 +243,16 @@ export function parseConfigFile(text: string, path: string): Record<string, stri
     out[CONFIG_FILE_RENAMES[key] ?? key] = value;
   });
   return out;
+}
+
+/** The --cipher-suites list, with etcd's error for a name it does not know. */
+function cipherSuites(value: string): string[] {
+  const suites = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const s of suites) {
+    if (REFUSED_WEAK_SUITES.has(s)) throw new ConfigError(`TLS cipher suite "${s}" (RC4 or 3DES) is not supported: choose an AES-GCM, AES-CBC or CHACHA20 suite`);
+    if (!OPENSSL_CIPHER_OF.has(s)) throw new ConfigError(`unexpected TLS cipher suite "${s}"`);
+  }
+  return suites;
 }
 
 function urls(value: string, flag: string): string[] {
@@ -372,6 +389,7 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     clientTls: tlsSettings(['certFile', 'keyFile', 'trustedCaFile', 'clientCertAuth', 'autoTls']),
     peerTls: tlsSettings(['peerCertFile', 'peerKeyFile', 'peerTrustedCaFile', 'peerClientCertAuth', 'peerAutoTls']),
     peerCertAllowedCn: raw('peerCertAllowedCn'),
+    cipherSuites: cipherSuites(raw('cipherSuites')),
     authToken,
     authTokenTtl: positiveInt(raw('authTokenTtl'), FLAG_NAMES.authTokenTtl),
   };

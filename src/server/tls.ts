@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import type tls from 'node:tls';
 import { ConfigError, type ServerConfig, type TlsSettings } from './config.ts';
 import { selfSignedCert } from './self-signed-cert.ts';
+import { opensslCiphers } from './cipher-suites.ts';
 
 export type TlsRole = 'client' | 'peer';
 
@@ -40,6 +41,8 @@ export interface TlsMaterial {
   readonly clientCertAuth: boolean;
   /** The certificate is our own --auto-tls one: others' certificates are not verified on dialing. */
   readonly selfSigned: boolean;
+  /** OpenSSL's cipher list from --cipher-suites; undefined: the library's defaults. */
+  readonly ciphers: string | undefined;
 }
 
 export interface ServerTls {
@@ -92,7 +95,7 @@ function hostsOf(urls: readonly string[]): string[] {
  * Throws ConfigError for a missing or unreadable file, a certificate or key that is not PEM, a
  * key that does not belong to the certificate, or a CA file without a certificate.
  */
-export async function loadTls(role: TlsRole, settings: TlsSettings, listenUrls: readonly string[], dataDir: string, log: TlsLog): Promise<TlsMaterial | null> {
+export async function loadTls(role: TlsRole, settings: TlsSettings, cipherSuites: readonly string[], listenUrls: readonly string[], dataDir: string, log: TlsLog): Promise<TlsMaterial | null> {
   const flags = FLAGS[role];
   let { certFile, keyFile } = settings;
   let selfSigned = false;
@@ -131,7 +134,7 @@ export async function loadTls(role: TlsRole, settings: TlsSettings, listenUrls: 
     const authorities = orConfigError(() => certificates(ca!), `${flags.ca}: ${settings.trustedCaFile}`);
     if (authorities.length === 0) throw new ConfigError(`${flags.ca}: ${settings.trustedCaFile}: no PEM certificate found`);
   }
-  return { cert, key, ca, clientCertAuth: settings.clientCertAuth || ca !== undefined, selfSigned };
+  return { cert, key, ca, clientCertAuth: settings.clientCertAuth || ca !== undefined, selfSigned, ciphers: opensslCiphers(cipherSuites) };
 }
 
 /** Throws etcd's error for an https:// URL when there is no certificate to serve it with. */
@@ -148,7 +151,7 @@ export function requireTlsFor(role: TlsRole, urls: readonly string[], material: 
 /** One side's material for a member's listen URLs, checked against their schemes. */
 export async function loadRoleTls(role: TlsRole, config: ServerConfig, log: TlsLog): Promise<TlsMaterial | null> {
   const [settings, urls] = role === 'client' ? [config.clientTls, config.listenClientUrls] : [config.peerTls, config.listenPeerUrls];
-  const material = await loadTls(role, settings, urls, config.dataDir, log);
+  const material = await loadTls(role, settings, config.cipherSuites, urls, config.dataDir, log);
   requireTlsFor(role, urls, material);
   // As etcd: an http:// URL is served in plaintext even when a certificate is configured.
   for (const url of urls.filter((u) => new URL(u).protocol === 'http:')) {
@@ -165,11 +168,11 @@ export async function loadServerTls(config: ServerConfig, log: TlsLog): Promise<
 
 /** Options of a TLS server (the client port, the peer listener). */
 export function serverOptions(m: TlsMaterial): tls.TlsOptions {
-  return { cert: m.cert, key: m.key, ca: m.ca, requestCert: m.clientCertAuth, rejectUnauthorized: m.clientCertAuth };
+  return { cert: m.cert, key: m.key, ca: m.ca, requestCert: m.clientCertAuth, rejectUnauthorized: m.clientCertAuth, ...(m.ciphers !== undefined ? { ciphers: m.ciphers } : {}) };
 }
 
 /** Options for dialing a peer: our certificate as client certificate, the peer's verified unless self-signed. */
 export function dialOptions(m: TlsMaterial | null): tls.ConnectionOptions {
   if (m === null) return {};
-  return { cert: m.cert, key: m.key, ca: m.ca, rejectUnauthorized: !m.selfSigned };
+  return { cert: m.cert, key: m.key, ca: m.ca, rejectUnauthorized: !m.selfSigned, ...(m.ciphers !== undefined ? { ciphers: m.ciphers } : {}) };
 }

@@ -7,8 +7,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import tls from 'node:tls';
 import { ConfigError, resolveConfig } from '../../src/server/config.ts';
 import { dialOptions, loadRoleTls, loadServerTls, serverOptions } from '../../src/server/tls.ts';
 import { makeTestPki, type TestPki } from '../helpers/pki.ts';
@@ -150,4 +152,35 @@ test('--auto-tls and --peer-auto-tls make a self-signed certificate under <data-
   const given = await loadRoleTls('client', resolveConfig({ 'data-dir': join(dir, 'auto2'), 'auto-tls': 'true', 'cert-file': pki.server.cert, 'key-file': pki.server.key }, {}), log2.log);
   assert.equal(given?.selfSigned, false);
   assert.match(log2.warn.join('\n'), /ignoring client auto TLS since certs given/);
+});
+
+test('--cipher-suites: etcd’s names, its error for an unknown one, and only those suites offered over TLS 1.2', async () => {
+  assert.throws(() => resolveConfig({ 'cipher-suites': 'BOGUS' }, {}), (e: unknown) => e instanceof ConfigError && e.message === 'unexpected TLS cipher suite "BOGUS"');
+  assert.throws(() => resolveConfig({ 'cipher-suites': 'TLS_RSA_WITH_RC4_128_SHA' }, {}), /RC4 or 3DES/);
+  assert.deepEqual(resolveConfig({}, {}).cipherSuites, []);
+  const allowed = 'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384';
+  const config = clientConfig({ 'cert-file': pki.server.cert, 'key-file': pki.server.key, 'cipher-suites': ` ${allowed} ,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305` });
+  assert.deepEqual(config.cipherSuites, [allowed, 'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305']);
+  const material = (await loadServerTls(config, logger().log)).client!;
+  assert.equal(material.ciphers, 'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305');
+  assert.equal(dialOptions(material).ciphers, material.ciphers);
+
+  const server = tls.createServer(serverOptions(material), (socket) => socket.end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  /** The suite a TLS 1.2 client offering only `ciphers` gets, or the handshake's error. */
+  const handshake = (ciphers: string): Promise<string> =>
+    new Promise((resolve) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(pki.ca), servername: 'localhost', maxVersion: 'TLSv1.2', ciphers }, () => {
+        resolve(socket.getCipher().name);
+        socket.destroy();
+      });
+      socket.on('error', (e) => resolve(`error: ${e.message}`));
+    });
+  try {
+    assert.equal(await handshake('ECDHE-ECDSA-AES256-GCM-SHA384'), 'ECDHE-ECDSA-AES256-GCM-SHA384');
+    assert.match(await handshake('ECDHE-ECDSA-AES128-GCM-SHA256'), /^error: .*handshake failure/i);
+  } finally {
+    server.close();
+  }
 });
