@@ -8,20 +8,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, IndeterminateError, NoEndpointAvailableError, type WatchEvent } from '../../src/client/index.ts';
-import { etcdAvailable, startCluster, waitHealthy, type Flavour, type ProcessCluster } from '../helpers/processes.ts';
+import { Client, IndeterminateError, NoEndpointAvailableError } from '../../src/client/index.ts';
+import { etcdAvailable, restartStopped, startCluster, type Flavour, type ProcessCluster } from '../helpers/processes.ts';
+import { history } from './history.ts';
 import { freePort } from '../helpers/ports.ts';
 
-/** Every event of `key` (a prefix with `prefix`) from `from` to `to`, read back with a fresh watcher. */
-async function history(client: Client, key: string, from: number, to: number, prefix = false): Promise<WatchEvent[]> {
-  const out: WatchEvent[] = [];
-  if (to < from) return out;
-  for await (const e of client.watch(key, { startRevision: from, prefix, prevKv: true })) {
-    out.push(e);
-    if (e.kv.modRevision >= to) break;
-  }
-  return out;
-}
 
 function suite(flavour: Flavour): void {
   describe(`client failover against ${flavour}`, { skip: flavour === 'etcd' && !etcdAvailable() ? 'etcd not installed' : false }, () => {
@@ -36,12 +27,6 @@ function suite(flavour: Flavour): void {
     after(async () => {
       await cluster?.destroy();
     });
-
-    /** Restarts every stopped member and waits until all are healthy. */
-    async function heal(): Promise<void> {
-      for (let i = 0; i < cluster.members.length; i++) if (cluster.members[i]!.child === null) await cluster.start(i);
-      await waitHealthy(cluster);
-    }
 
     async function leaderIndex(client: Client): Promise<number> {
       const status = await client.status();
@@ -111,7 +96,7 @@ function suite(flavour: Flavour): void {
         console.log(`${flavour}: ${acked.length} acked (${ackedAfterKill} after the kill), ${indeterminate.length} indeterminate (${appliedIndeterminate} of them applied), ${readsAfterKill} reads in the ${window} ms after the kill, slowest read ${slowestRead} ms`);
       } finally {
         client.close();
-        await heal();
+        await restartStopped(cluster);
       }
     });
 

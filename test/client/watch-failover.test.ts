@@ -7,18 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, IndeterminateError, type WatchEvent } from '../../src/client/index.ts';
-import { etcdAvailable, startCluster, waitHealthy, type Flavour, type ProcessCluster } from '../helpers/processes.ts';
+import { etcdAvailable, restartStopped, startCluster, type Flavour, type ProcessCluster } from '../helpers/processes.ts';
+import { history } from './history.ts';
 
-/** Every event of `key` (a prefix with `prefix`) from `from` to `to`, read back with a fresh watcher. */
-async function history(client: Client, key: string, from: number, to: number, prefix = false): Promise<WatchEvent[]> {
-  const out: WatchEvent[] = [];
-  if (to < from) return out;
-  for await (const e of client.watch(key, { startRevision: from, prefix, prevKv: true })) {
-    out.push(e);
-    if (e.kv.modRevision >= to) break;
-  }
-  return out;
-}
 
 const show = (e: WatchEvent): string => `${e.type} ${e.kv.key} ${e.kv.value} @${e.kv.modRevision}`;
 
@@ -35,12 +26,6 @@ function suite(flavour: Flavour): void {
     after(async () => {
       await cluster?.destroy();
     });
-
-    /** Restarts every stopped member and waits until all are healthy. */
-    async function heal(): Promise<void> {
-      for (let i = 0; i < cluster.members.length; i++) if (cluster.members[i]!.child === null) await cluster.start(i);
-      await waitHealthy(cluster);
-    }
 
     test('a watcher resumes on another member when its member is killed, twice: no event lost or repeated', async () => {
       const watchClient = new Client({ endpoints: urls });
@@ -74,7 +59,7 @@ function suite(flavour: Flavour): void {
           victims.push(url);
           await cluster.kill(urls.indexOf(url));
           await sleep(1_500);
-          await heal();
+          await restartStopped(cluster);
         }
         await sleep(500);
         stop = true;
@@ -95,7 +80,7 @@ function suite(flavour: Flavour): void {
       } finally {
         watchClient.close();
         writeClient.close();
-        await heal();
+        await restartStopped(cluster);
       }
     });
 
@@ -116,7 +101,7 @@ function suite(flavour: Flavour): void {
         await lease.revoke();
       } finally {
         client.close();
-        await heal();
+        await restartStopped(cluster);
       }
     });
   });

@@ -255,6 +255,12 @@ export async function waitHealthy(cluster: ProcessCluster, timeoutMs: number = P
   }
 }
 
+/** Restarts every member that is not running and waits until all are healthy. */
+export async function restartStopped(cluster: ProcessCluster): Promise<void> {
+  for (let i = 0; i < cluster.members.length; i++) if (cluster.members[i]!.child === null) await cluster.start(i);
+  await waitHealthy(cluster);
+}
+
 export interface EtcdctlResult {
   readonly code: number;
   readonly stdout: string;
