@@ -9,6 +9,7 @@ import type http2 from 'node:http2';
 import net from 'node:net';
 import { scrubHeaderBlock } from '../../src/api/grpc/authority.ts';
 import { HTTP2_PREFACE, listenClientPort } from '../../src/api/grpc/index.ts';
+import { ACK, END_STREAM_AND_HEADERS, frame, HEADERS, literal, rawBlock, SETTINGS } from '../helpers/h2-frames.ts';
 
 /**
  * The header block etcdctl 3.4 sent for `endpoint status` to http://127.0.0.1:23791: POST,
@@ -19,29 +20,6 @@ const ETCDCTL_BLOCK = Buffer.from(
   '8386459760a924882d9dcb6571afa066a925a87510ac6e48d36a3f41909d29aee30c044eae05c0b86e09975f0f5f8b1d75d0620d263d4c4d65647a8b9acac8b4c7602bb2caecff40027465864d833505b11f40899acac8b24d494f6a7f867df75b7c56ff408d25062d495875996ee5b1063d5f03332e34',
   'hex',
 );
-
-function literal(nameIndex: number, value: string): Buffer {
-  return Buffer.concat([Buffer.from([0x40 | nameIndex, value.length]), Buffer.from(value, 'latin1')]);
-}
-
-/** POST http://…/x with a raw (not Huffman-coded) :authority. */
-function rawBlock(authority: string): Buffer {
-  return Buffer.concat([Buffer.from([0x83, 0x86]), literal(4, '/x'), literal(1, authority)]);
-}
-
-function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const header = Buffer.alloc(9);
-  header.writeUIntBE(payload.length, 0, 3);
-  header[3] = type;
-  header[4] = flags;
-  header.writeUInt32BE(stream, 5);
-  return Buffer.concat([header, payload]);
-}
-
-const SETTINGS = 4;
-const HEADERS = 1;
-const ACK = 0x1;
-const END_STREAM_AND_HEADERS = 0x1 | 0x4;
 
 test('scrubHeaderBlock rewrites a scheme in :authority, raw or Huffman-coded, and nothing else', () => {
   const raw = rawBlock('https://h:1');

@@ -15,6 +15,7 @@ import type { Type } from 'protobufjs';
 import { etcdService, etcdType } from '../../src/api/etcd/proto/load.ts';
 import { sessionCommonName } from '../../src/api/grpc/tls-identity.ts';
 import { GrpcServer, HTTP2_PREFACE, listenClientPort, unary, type ClientPort } from '../../src/api/grpc/index.ts';
+import { ACK, END_STREAM_AND_HEADERS, frame, HEADERS, rawBlock, SETTINGS } from '../helpers/h2-frames.ts';
 import { makeTestPki, type KeyPair, type TestPki } from '../helpers/pki.ts';
 
 const PutRequest: Type = etcdType('etcdserverpb.PutRequest');
@@ -123,22 +124,13 @@ describe('protocols', () => {
     const socket = tls.connect({ host: '127.0.0.1', port: port.address().port, servername: 'localhost', ca: readFileSync(pki.ca), ...read(pki.client), ALPNProtocols: ['h2'] });
     let received = Buffer.alloc(0);
     socket.on('data', (b: Buffer) => (received = Buffer.concat([received, b])));
-    const frame = (type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer => {
-      const header = Buffer.alloc(9);
-      header.writeUIntBE(payload.length, 0, 3);
-      header[3] = type;
-      header[4] = flags;
-      header.writeUInt32BE(stream, 5);
-      return Buffer.concat([header, payload]);
-    };
     const authority = `https://127.0.0.1:${port.address().port}`;
-    // POST, https, :path /x, :authority as a literal with incremental indexing (raw, not Huffman).
-    const block = Buffer.concat([Buffer.from([0x83, 0x87, 0x44, 2]), Buffer.from('/x'), Buffer.from([0x41, authority.length]), Buffer.from(authority)]);
+    const block = rawBlock(authority, 'https');
     try {
       await new Promise((resolve) => socket.once('secureConnect', resolve));
-      socket.write(Buffer.concat([HTTP2_PREFACE, frame(4, 0, 0)]));
+      socket.write(Buffer.concat([HTTP2_PREFACE, frame(SETTINGS, 0, 0)]));
       for (let i = 0; i < 200 && received.length < 9; i++) await new Promise((r) => setTimeout(r, 10));
-      socket.write(Buffer.concat([frame(4, 1, 0), frame(1, 0x5, 1, block)]));
+      socket.write(Buffer.concat([frame(SETTINGS, ACK, 0), frame(HEADERS, END_STREAM_AND_HEADERS, 1, block)]));
       for (let i = 0; i < 200 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
       assert.deepEqual(seen, [{ authority: authority.replace('//', '--'), cn: 'alice' }]);
     } finally {
