@@ -104,6 +104,11 @@ function buildServer(p: Probes, options: GrpcServerOptions = {}): GrpcServer {
             await call.writeFrames(frames.finish());
             continue;
           }
+          if (c.key.toString() === 'fail-after-reply') {
+            // Ends the call with an error while the client is still sending.
+            await call.write({ header: header(), watch_id: c.watch_id, created: true });
+            throw new GrpcError(Status.UNAVAILABLE, 'etcdserver: no leader');
+          }
           await call.write({ header: header(), watch_id: c.watch_id, created: true, events: [{ type: 0, kv: { key: c.key, mod_revision: REV } }] });
         }
       } catch (err) {
@@ -265,6 +270,23 @@ describe('gRPC server with grpc-js as the client', () => {
     call.end();
     await done;
     assert.deepEqual(got, Array.from({ length: 200 }, (_, i) => String(i + 1)));
+  });
+
+  test('bidi: a handler that fails while the client still sends ends the call with its status, after its replies', async () => {
+    for (let round = 0; round < 20; round++) {
+      const call = client.bidi(Watch, 'Watch');
+      const got: string[] = [];
+      const ended = new Promise<grpc.ServiceError>((resolve, reject) => {
+        call.on('data', (m: Record<string, unknown>) => got.push(`${m.watch_id as string}`));
+        call.on('error', resolve);
+        call.on('end', () => reject(new Error('ended without an error')));
+      });
+      call.write({ create_request: { key: Buffer.from('fail-after-reply'), watch_id: 7 } });
+      const err = await ended;
+      assert.equal(err.code, grpc.status.UNAVAILABLE, err.details);
+      assert.equal(err.details, 'etcdserver: no leader');
+      assert.deepEqual(got, ['7']);
+    }
   });
 
   test('bidi: messages the handler encoded itself arrive as separate messages, in order, between written ones', async () => {
