@@ -9,8 +9,12 @@
  * drawn at random out of --keys (default 10,000). Every key is written once first (so every get
  * finds a value), then for each op a warm-up of --warmup seconds (default 2) and a measured run
  * of --seconds (default 10):
- *   put  — KV.Put of a random key (a Raft proposal, fsynced on a quorum before the answer);
- *   get  — KV.Range of one random key, linearizable (the etcd3 default: serializable=false).
+ *   put    — KV.Put of a random key (a Raft proposal, fsynced on a quorum before the answer);
+ *   get    — KV.Range of one random key, linearizable (the etcd3 default: serializable=false);
+ *   serget — the same, serializable (answered from the member's own applied state);
+ *   txn    — KV.Txn: if the random key's version > 0 (always true), put it (a Raft proposal);
+ *   range  — a linearizable KV.Range over RANGE_KEYS (100) consecutive keys from a random one.
+ * (--ops picks which, in that order; default put,get.)
  * Both systems run with the same flags: --heartbeat-interval=50 --election-timeout=500 (the
  * test helper's defaults), everything else at its default (snapshot-count 100,000, 2 GiB quota).
  *
@@ -21,7 +25,7 @@
  * RSS of each member (VmRSS from /proc/<pid>/status) at the end of the system's run.
  *
  *   npm run bench -- cluster [--seconds S] [--concurrency C] [--value-bytes B] [--keys K]
- *                            [--warmup S] [--systems etcd,conclave] [--ops put,get] [--rounds N] [--wait-quiet S]
+ *                            [--warmup S] [--systems etcd,conclave] [--ops put,get,serget,txn,range] [--rounds N] [--wait-quiet S]
  * --rounds N runs each system N times, alternating which goes first, and prints each round and
  * the median of every figure over the rounds (a machine shared with other loads drifts);
  * --wait-quiet S waits up to S seconds before each op's warm-up for other loads to stop, and
@@ -32,7 +36,7 @@ import { Etcd3 } from 'etcd3';
 import { etcdAvailable, startCluster, type Flavour } from '../test/helpers/processes.ts';
 import { cpuMeter, leaderChanges, median, pad, percentile, QUIET_CORES, rssMiB, stopCluster, TIMING, waitQuiet } from './lib/measure.ts';
 
-interface Options {
+export interface Options {
   seconds: number;
   warmup: number;
   concurrency: number;
@@ -45,9 +49,12 @@ interface Options {
   waitQuiet: number;
 }
 
-type Op = 'put' | 'get';
+export type Op = 'put' | 'get' | 'serget' | 'txn' | 'range';
+export const OPS: readonly Op[] = ['put', 'get', 'serget', 'txn', 'range'];
+/** Keys per `range` op. */
+export const RANGE_KEYS = 100;
 
-interface OpResult {
+export interface OpResult {
   readonly system: Flavour;
   readonly op: Op;
   readonly ops: number;
@@ -63,7 +70,7 @@ interface OpResult {
   readonly otherCores: number;
 }
 
-interface SystemResult {
+export interface SystemResult {
   readonly system: Flavour;
   readonly round: number;
   readonly ops: OpResult[];
@@ -75,7 +82,7 @@ interface SystemResult {
 /** --wait-quiet: how many times at most a run during which other loads took more than QUIET_CORES is measured. */
 const QUIET_ATTEMPTS = 3;
 
-function parse(args: string[]): Options {
+export function parse(args: string[]): Options {
   const o: Options = { seconds: 10, warmup: 2, concurrency: 64, valueBytes: 256, keys: 10_000, systems: ['etcd', 'conclave'], ops: ['put', 'get'], rounds: 1, waitQuiet: 0 };
   for (let i = 0; i < args.length; i++) {
     const v = args[i + 1];
@@ -102,7 +109,7 @@ function parse(args: string[]): Options {
       }
       case '--ops': {
         const list = (v ?? '').split(',').filter((s) => s !== '');
-        for (const s of list) if (s !== 'put' && s !== 'get') throw new Error(`bench cluster: unknown op ${s}`);
+        for (const s of list) if (!OPS.includes(s as Op)) throw new Error(`bench cluster: unknown op ${s}`);
         o.ops = list as Op[];
         i++;
         break;
@@ -151,7 +158,7 @@ async function drive(concurrency: number, ms: number, call: () => Promise<unknow
   return { latencies: latencies.slice(0, n).sort(), errors, seconds: (last - start) / 1000, firstError };
 }
 
-async function runSystem(system: Flavour, o: Options, round: number): Promise<SystemResult> {
+export async function runSystem(system: Flavour, o: Options, round: number): Promise<SystemResult> {
   const cluster = await startCluster(system, 3, { flags: { ...TIMING } });
   const client = new Etcd3({ hosts: cluster.members.map((m) => m.clientUrl) });
   try {
@@ -159,6 +166,16 @@ async function runSystem(system: Flavour, o: Options, round: number): Promise<Sy
     const randomKey = (): string => keyName(Math.floor(Math.random() * o.keys));
     const put = (): Promise<unknown> => client.put(randomKey()).value(value).exec();
     const get = (): Promise<unknown> => client.get(randomKey()).exec();
+    const serget = (): Promise<unknown> => client.get(randomKey()).serializable(true).exec();
+    const txn = (): Promise<unknown> => {
+      const key = randomKey();
+      return client.if(key, 'Version', '>', 0).then(client.put(key).value(value)).commit();
+    };
+    const range = (): Promise<unknown> => {
+      const first = Math.floor(Math.random() * (o.keys - RANGE_KEYS + 1));
+      return client.getAll().inRange({ start: keyName(first), end: keyName(first + RANGE_KEYS) }).exec();
+    };
+    const calls: Record<Op, () => Promise<unknown>> = { put, get, serget, txn, range };
 
     // Every key once, so gets always find a value.
     let next = 0;
@@ -170,8 +187,9 @@ async function runSystem(system: Flavour, o: Options, round: number): Promise<Sy
     console.log(`${system}: wrote ${o.keys} keys in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const ops: OpResult[] = [];
-    for (const [op, call] of [['put', put], ['get', get]] as const) {
+    for (const op of OPS) {
       if (!o.ops.includes(op)) continue;
+      const call = calls[op];
       // With --wait-quiet, a run during which other loads took more than QUIET_CORES is measured
       // again (up to QUIET_ATTEMPTS times; the quietest run is kept).
       let best: OpResult | null = null;
@@ -211,14 +229,14 @@ async function runSystem(system: Flavour, o: Options, round: number): Promise<Sy
   }
 }
 
-const HEADER = `${pad('system', 12, true)}${pad('op', 5, true)}${pad('ops/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p999 ms', 9)}${pad('errors', 8)}${pad('srv µs/op', 11)}${pad('cli µs/op', 11)}${pad('other', 7)}`;
+const HEADER = `${pad('system', 12, true)}${pad('op', 7, true)}${pad('ops/s', 9)}${pad('p50 ms', 9)}${pad('p99 ms', 9)}${pad('p999 ms', 9)}${pad('errors', 8)}${pad('srv µs/op', 11)}${pad('cli µs/op', 11)}${pad('other', 7)}`;
 
 function row(r: OpResult, label: string = r.system): string {
-  return `${pad(label, 12, true)}${pad(r.op, 5, true)}${pad((r.ops / r.seconds).toFixed(0), 9)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.p999.toFixed(2), 9)}${pad(String(r.errors), 8)}${pad(r.memberCpuUs.toFixed(0), 11)}${pad(r.clientCpuUs.toFixed(0), 11)}${pad(r.otherCores.toFixed(2), 7)}`;
+  return `${pad(label, 12, true)}${pad(r.op, 7, true)}${pad((r.ops / r.seconds).toFixed(0), 9)}${pad(r.p50.toFixed(2), 9)}${pad(r.p99.toFixed(2), 9)}${pad(r.p999.toFixed(2), 9)}${pad(String(r.errors), 8)}${pad(r.memberCpuUs.toFixed(0), 11)}${pad(r.clientCpuUs.toFixed(0), 11)}${pad(r.otherCores.toFixed(2), 7)}`;
 }
 
 /** Each figure's median over the rounds of one system and op (ops/s as ops over 1 s). */
-function medianOf(runs: OpResult[]): OpResult {
+export function medianOf(runs: OpResult[]): OpResult {
   const m = (f: (r: OpResult) => number): number => median(runs.map(f));
   return {
     system: runs[0]!.system,

@@ -28,7 +28,7 @@ import { join, relative } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { etcdAvailable, startCluster, type Flavour, type ServerProcess } from '../test/helpers/processes.ts';
 
-interface Options {
+export interface Options {
   keys: number;
   valueBytes: number;
   txnOps: number;
@@ -36,7 +36,7 @@ interface Options {
   systems: Flavour[];
 }
 
-interface Memory {
+export interface Memory {
   readonly rss: number;
   /** Proportional set size: a page mapped twice (LMDB keeps its old maps when it grows the map) counts once. */
   readonly pss: number;
@@ -60,7 +60,7 @@ interface SystemResult {
 /** Keys per range when reading everything back: ~2.7 MiB responses, under gRPC's 4 MiB default. */
 const READ_PAGE_KEYS = 10_000;
 
-function parse(args: string[]): Options {
+export function parse(args: string[]): Options {
   const o: Options = { keys: 1_000_000, valueBytes: 256, txnOps: 100, concurrency: 16, systems: ['etcd', 'conclave'] };
   for (let i = 0; i < args.length; i++) {
     const v = args[i + 1];
@@ -93,7 +93,7 @@ function keyName(i: number): Buffer {
   return Buffer.from(`key/${String(i).padStart(10, '0')}`);
 }
 
-function memoryOf(pid: number): Memory {
+export function memoryOf(pid: number): Memory {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (field: string): number => {
     const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status);
@@ -143,7 +143,7 @@ async function heapOf(m: ServerProcess): Promise<Heap> {
 }
 
 /** Files under dir with their allocated bytes (st_blocks, as du counts them). */
-function files(dir: string): Array<{ path: string; bytes: number }> {
+export function files(dir: string): Array<{ path: string; bytes: number }> {
   const out: Array<{ path: string; bytes: number }> = [];
   const walk = (d: string): void => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
@@ -157,7 +157,7 @@ function files(dir: string): Array<{ path: string; bytes: number }> {
 }
 
 /** Puts keys 0..n-1 in txns of txnOps puts, `concurrency` txns in flight. */
-async function load(client: Etcd3, o: Options): Promise<void> {
+export async function load(client: Etcd3, o: Options): Promise<void> {
   const value = Buffer.alloc(o.valueBytes, 'v');
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -173,7 +173,7 @@ async function load(client: Etcd3, o: Options): Promise<void> {
 }
 
 /** Reads every key once, in pages; returns how many there were. */
-async function readAll(client: Etcd3, o: Options): Promise<number> {
+export async function readAll(client: Etcd3, o: Options): Promise<number> {
   let count = 0;
   let start = keyName(0);
   const end = Buffer.from('key0'); // the prefix "key/" ends before "key0"

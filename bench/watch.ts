@@ -50,7 +50,7 @@ import { etcdAvailable, startCluster, type Flavour, type ProcessCluster } from '
 import { bidiCall, connectH2, unaryCall, type BidiCall } from './lib/h2-client.ts';
 import { cpuMeter, leaderChanges, median, pad, percentile, stopCluster, TIMING, waitQuiet } from './lib/measure.ts';
 
-interface Options {
+export interface Options {
   watchers: number;
   streams: number;
   rate: number;
@@ -64,7 +64,7 @@ interface Options {
   waitQuiet: number;
 }
 
-interface RunResult {
+export interface RunResult {
   readonly system: Flavour;
   readonly round: number;
   readonly putsPerS: number;
@@ -98,7 +98,7 @@ const PutRequest = etcdType('etcdserverpb.PutRequest');
 const WATCH_PATH = '/etcdserverpb.Watch/Watch';
 const PUT_PATH = '/etcdserverpb.KV/Put';
 
-function parse(args: string[]): Options {
+export function parse(args: string[]): Options {
   const o: Options = {
     watchers: 1000,
     streams: 10,
@@ -436,7 +436,7 @@ function memberOfStream(i: number, members: number): number {
   return i % members;
 }
 
-async function runSystem(system: Flavour, o: Options, round: number): Promise<RunResult> {
+export async function runSystem(system: Flavour, o: Options, round: number): Promise<RunResult> {
   const cluster: ProcessCluster = await startCluster(system, 3, { flags: { ...TIMING } });
   const sessions: http2.ClientHttp2Session[] = [];
   const clients: WatchClient[] = [];
@@ -534,7 +534,7 @@ function row(r: RunResult, label: string = r.system): string {
 }
 
 /** Each figure's median over the rounds of one system; the counts of failures are summed. */
-function medianOf(runs: RunResult[]): RunResult {
+export function medianOf(runs: RunResult[]): RunResult {
   const m = (f: (r: RunResult) => number): number => median(runs.map(f));
   const sum = (f: (r: RunResult) => number): number => runs.reduce((n, r) => n + f(r), 0);
   return {

@@ -19,6 +19,10 @@ export function percentile(sorted: ArrayLike<number>, q: number): number {
   return sorted[i]!;
 }
 
+export function mean(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
 export function median(values: number[]): number {
   const v = [...values].sort((a, b) => a - b);
   const mid = v.length >> 1;
