@@ -5,7 +5,7 @@
  * a read-only Txn is served like a read, without a proposal.
  */
 import type { Service } from 'protobufjs';
-import { unary, type CallContext, type ServiceImpl } from '../grpc/index.ts';
+import { unary, type CallContext, type ServiceImpl, type UnaryEncoding } from '../grpc/index.ts';
 import type { AuthInfo } from '../../auth/index.ts';
 import {
   checkDeleteRequest,
@@ -17,6 +17,7 @@ import {
   type DeleteRangeRequest,
   type DeleteRangeResponse,
   type MvccLimits,
+  type PutResponse,
   type RangeRequest,
   type RangeResponse,
   type TxnRequest,
@@ -26,16 +27,12 @@ import { fromMvccError } from '../../server/apply.ts';
 import { storeGrowth } from '../../server/alarms.ts';
 import type { Member } from '../../server/member.ts';
 import {
-  deleteRangeResponse,
   header,
   num,
-  putResponse,
-  rangeResponse,
   toDeleteRangeRequest,
   toPutRequest,
   toRangeRequest,
   toTxnRequest,
-  txnResponse,
   type PbCompactionRequest,
   type PbDeleteRangeRequest,
   type PbPutRequest,
@@ -43,6 +40,7 @@ import {
   type PbTxnRequest,
 } from './convert.ts';
 import { toGrpcError } from './errors.ts';
+import { DELETE_RANGE_ENCODING, PUT_ENCODING, RANGE_ENCODING, TXN_ENCODING, type KvReply } from './kv-encoding.ts';
 import { callerOf } from './auth.ts';
 
 /** Runs a store check and turns its failure into the server condition etcd reports. */
@@ -67,29 +65,29 @@ export class KvApi {
     return callerOf(this.member, call);
   }
 
-  async range(pb: PbRangeRequest, call: CallContext) {
-    const res = await this.rangeStore(toRangeRequest(pb), pb.serializable === true, call);
-    return rangeResponse(res, header(this.member.header(), res.revision));
+  async range(pb: PbRangeRequest, call: CallContext): Promise<KvReply<RangeResponse>> {
+    const response = await this.rangeStore(toRangeRequest(pb), pb.serializable === true, call);
+    return { header: this.member.header(), response };
   }
 
-  async put(pb: PbPutRequest, call: CallContext) {
+  async put(pb: PbPutRequest, call: CallContext): Promise<KvReply<PutResponse>> {
     const r = toPutRequest(pb);
     check(() => checkPutRequest(r, this.limits));
     await this.member.checkQuota(r.key.byteLength + r.value.byteLength);
     const res = await this.member.write({ op: 'put', request: r }, await this.caller(call));
     if (res?.op !== 'put') throw new Error('put applied as something else');
-    return putResponse(res.response, header(this.member.header(), res.response.revision));
+    return { header: this.member.header(), response: res.response };
   }
 
-  async deleteRange(pb: PbDeleteRangeRequest, call: CallContext) {
-    const res = await this.deleteStore(toDeleteRangeRequest(pb), call);
-    return deleteRangeResponse(res, header(this.member.header(), res.revision));
+  async deleteRange(pb: PbDeleteRangeRequest, call: CallContext): Promise<KvReply<DeleteRangeResponse>> {
+    const response = await this.deleteStore(toDeleteRangeRequest(pb), call);
+    return { header: this.member.header(), response };
   }
 
-  async txn(pb: PbTxnRequest, call: CallContext) {
+  async txn(pb: PbTxnRequest, call: CallContext): Promise<KvReply<TxnResponse>> {
     const serializable = [...(pb.success ?? []), ...(pb.failure ?? [])].every((op) => op.request_range?.serializable === true);
-    const res = await this.txnStore(toTxnRequest(pb), serializable, call);
-    return txnResponse(res, header(this.member.header(), res.revision));
+    const response = await this.txnStore(toTxnRequest(pb), serializable, call);
+    return { header: this.member.header(), response };
   }
 
   // The same operations in the store's shapes, for the services built on KV (Lock, Election);
@@ -143,24 +141,24 @@ export class KvApi {
  * Wraps an operation so that server conditions leave as etcd's gRPC status and text (`mapError`:
  * toGrpcError, or toRawAuthGrpcError where etcd passes auth errors through unconverted).
  */
-export function grpcHandler<Req, Res>(fn: (req: Req, call: CallContext) => Promise<Res>, mapError: (e: unknown) => unknown = toGrpcError) {
+export function grpcHandler<Req, Res>(fn: (req: Req, call: CallContext) => Promise<Res>, mapError: (e: unknown) => unknown = toGrpcError, encoding?: UnaryEncoding<Res>) {
   return unary<Req, Res>(async (req, call) => {
     try {
       return await fn(req, call);
     } catch (e) {
       throw mapError(e);
     }
-  });
+  }, encoding);
 }
 
 export function kvService(kv: KvApi, service: Service): [Service, ServiceImpl] {
   return [
     service,
     {
-      Range: grpcHandler((r: PbRangeRequest, call) => kv.range(r, call)),
-      Put: grpcHandler((r: PbPutRequest, call) => kv.put(r, call)),
-      DeleteRange: grpcHandler((r: PbDeleteRangeRequest, call) => kv.deleteRange(r, call)),
-      Txn: grpcHandler((r: PbTxnRequest, call) => kv.txn(r, call)),
+      Range: grpcHandler((r: PbRangeRequest, call) => kv.range(r, call), toGrpcError, RANGE_ENCODING),
+      Put: grpcHandler((r: PbPutRequest, call) => kv.put(r, call), toGrpcError, PUT_ENCODING),
+      DeleteRange: grpcHandler((r: PbDeleteRangeRequest, call) => kv.deleteRange(r, call), toGrpcError, DELETE_RANGE_ENCODING),
+      Txn: grpcHandler((r: PbTxnRequest, call) => kv.txn(r, call), toGrpcError, TXN_ENCODING),
       Compact: grpcHandler((r: PbCompactionRequest, call) => kv.compact(r, call)),
     },
   ];

@@ -4,7 +4,7 @@
  */
 import type http from 'node:http';
 import type { Service } from 'protobufjs';
-import { bidiStream, clientStream, GrpcServer, listenClientPort, serverStream, unary, type BidiStream, type CallContext, type ClientPort, type ClientStream, type MethodImpl, type ServerStream, type ServiceImpl } from '../grpc/index.ts';
+import { bidiStream, clientStream, GrpcServer, listenClientPort, serverStream, unaryMessage, type BidiStream, type CallContext, type ClientPort, type ClientStream, type MethodImpl, type ServerStream, type ServiceImpl } from '../grpc/index.ts';
 import { serverError } from '../../server/errors.ts';
 import { toGrpcError, toRawAuthGrpcError } from './errors.ts';
 import { LeaderMonitor } from './require-leader.ts';
@@ -82,7 +82,8 @@ function refuseOnLearner(member: Member, service: Service, impl: ServiceImpl): S
   for (const [method, m] of Object.entries(impl)) {
     switch (m.kind) {
       case 'unary':
-        wrapped[method] = unary((req: unknown, call) => (member.isLearner() && !servedByLearner(name, method, req) ? Promise.reject(refusal()) : m.fn(req, call)));
+        // Spread, so the method's own response encoding (if any) stays with it.
+        wrapped[method] = { ...m, fn: (req: unknown, call: CallContext) => (member.isLearner() && !servedByLearner(name, method, req) ? Promise.reject(refusal()) : m.fn(req, call)) };
         break;
       case 'serverStream':
         wrapped[method] = serverStream((req: unknown, call: ServerStream<unknown>) => (member.isLearner() && !servedByLearner(name, method, req) ? Promise.reject(refusal()) : m.fn(req, call)));
@@ -122,7 +123,7 @@ function addGatewayRoutes(gateway: Gateway, service: Service, impl: ServiceImpl,
       gateway.add(path, {
         requestType: m.resolvedRequestType!,
         responseType: m.resolvedResponseType!,
-        handle: (body, req, signal) => handler.fn(body, gatewayContext(req, `/v3/${path}`, signal)),
+        handle: async (body, req, signal) => unaryMessage(handler, await handler.fn(body, gatewayContext(req, `/v3/${path}`, signal))),
       });
     }
   }

@@ -431,7 +431,8 @@ export class ServerCall implements BidiStream<unknown, unknown> {
     if (this.done) return;
     let frame: Buffer;
     try {
-      frame = this.encode(response);
+      const h = this.entry.handler;
+      frame = h.kind === 'unary' && h.encoding !== undefined ? this.frame(() => h.encoding!.encode(response)) : this.encode(response);
     } catch (err) {
       this.fail(err);
       return;
@@ -460,9 +461,14 @@ export class ServerCall implements BidiStream<unknown, unknown> {
   // ---- ending -----------------------------------------------------------------------------
 
   private encode(message: unknown): Buffer {
+    return this.frame(() => this.entry.responseType.encode(message as { [k: string]: unknown }).finish());
+  }
+
+  /** The gRPC frame of the message `encode` gives, within the send limit. */
+  private frame(encode: () => Uint8Array): Buffer {
     let bytes: Uint8Array;
     try {
-      bytes = this.entry.responseType.encode(message as { [k: string]: unknown }).finish();
+      bytes = encode();
     } catch (err) {
       throw new GrpcError(Status.INTERNAL, statusText.marshal((err as Error).message));
     }

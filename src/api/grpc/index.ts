@@ -5,6 +5,7 @@ export {
   GrpcServer,
   serverStream,
   unary,
+  unaryMessage,
   type BidiStream,
   type BidiStreamHandler,
   type CallContext,
@@ -19,6 +20,7 @@ export {
   type ServerStream,
   type ServerStreamHandler,
   type ServiceImpl,
+  type UnaryEncoding,
   type UnaryHandler,
 } from './server.ts';
 export { GrpcError, Status, decodeGrpcMessage, encodeGrpcMessage, statusText } from './status.ts';

@@ -110,9 +110,20 @@ export type BidiStreamHandler<Req, Res> = (call: BidiStream<Req, Res>) => Promis
 
 export type MethodKind = 'unary' | 'serverStream' | 'clientStream' | 'bidiStream';
 
+/**
+ * A unary response's own encoding, for a hot method whose handler returns its result in its own
+ * shape: `encode` writes the protobuf bytes directly (no protobufjs object built and walked);
+ * `toMessage` gives the plain object protobufjs (and the JSON gateway) takes. Both must describe
+ * the same message.
+ */
+export interface UnaryEncoding<Res> {
+  encode(response: Res): Uint8Array;
+  toMessage(response: Res): unknown;
+}
+
 /** A handler with its kind, type-erased so one service's methods fit in one record. */
 export type MethodImpl =
-  | { readonly kind: 'unary'; readonly fn: UnaryHandler<unknown, unknown> }
+  | { readonly kind: 'unary'; readonly fn: UnaryHandler<unknown, unknown>; readonly encoding?: UnaryEncoding<unknown> }
   | { readonly kind: 'serverStream'; readonly fn: ServerStreamHandler<unknown, unknown> }
   | { readonly kind: 'clientStream'; readonly fn: ClientStreamHandler<unknown, unknown> }
   | { readonly kind: 'bidiStream'; readonly fn: BidiStreamHandler<unknown, unknown> };
@@ -122,8 +133,13 @@ export type ServiceImpl = Readonly<Record<string, MethodImpl>>;
 
 // The casts below erase Req/Res; addService() pairs each handler with its method's own types,
 // and the call decodes requests with that method's request type, so the erasure is sound.
-export function unary<Req, Res>(fn: UnaryHandler<Req, Res>): MethodImpl {
-  return { kind: 'unary', fn: fn as UnaryHandler<unknown, unknown> };
+export function unary<Req, Res>(fn: UnaryHandler<Req, Res>, encoding?: UnaryEncoding<Res>): MethodImpl {
+  return { kind: 'unary', fn: fn as UnaryHandler<unknown, unknown>, encoding: encoding as UnaryEncoding<unknown> | undefined };
+}
+
+/** What a unary method's handler answered, as the plain object protobufjs takes (see UnaryEncoding). */
+export function unaryMessage(impl: MethodImpl & { kind: 'unary' }, response: unknown): unknown {
+  return impl.encoding === undefined ? response : impl.encoding.toMessage(response);
 }
 export function serverStream<Req, Res>(fn: ServerStreamHandler<Req, Res>): MethodImpl {
   return { kind: 'serverStream', fn: fn as ServerStreamHandler<unknown, unknown> };
