@@ -40,6 +40,9 @@ const SYSTEMS: readonly Flavour[] = ['etcd', 'conclave'];
 const PERF_LOADS = ['m', 'l'] as const;
 const PERF_TIMEOUT_MS = 300_000;
 
+/** How long the members may take, after the memory load, to all have applied it. */
+const CATCH_UP_TIMEOUT_MS = 60_000;
+
 /** Issue 9's targets: Conclave ops/s at least this many times etcd's. */
 const THROUGHPUT_TARGET: Record<cluster.Op, number> = { put: 1.5, get: 1.2, serget: 1.2, txn: 1.2, range: 1.2 };
 
@@ -108,12 +111,14 @@ async function measureMemory(system: Flavour, keys: number): Promise<MemoryResul
     await memory.load(client, o);
     const loadSeconds = (performance.now() - t0) / 1000;
     // Every member has applied the load before it is measured: a serializable count on each.
+    const deadline = performance.now() + CATCH_UP_TIMEOUT_MS;
     for (const m of c.members) {
       const one = new Etcd3({ hosts: m.clientUrl });
       try {
         for (;;) {
           const n = await one.getAll().prefix('key/').serializable(true).count();
           if (n === keys) break;
+          if (performance.now() > deadline) throw new Error(`bench compare: ${system} ${m.name} holds ${n} of ${keys} keys after ${CATCH_UP_TIMEOUT_MS} ms`);
           await new Promise((r) => setTimeout(r, 200));
         }
       } finally {
