@@ -1,17 +1,18 @@
 /**
  * The KV service's hand-written response encoding (kv-encoding.ts) against protobufjs: for random
  * store results (keys, values, revisions up to 2^53, leases beyond it, nested txns), the bytes
- * decode to exactly what protobufjs's encoding of the gateway's object decodes to; fields at their
- * default are left out, as etcd leaves them out.
+ * decode to exactly what protobufjs's encoding of the gateway's object decodes to; so do the
+ * watch events and headers it encodes; fields at their default are left out, as etcd leaves them out.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Type } from 'protobufjs';
 import { etcdType } from '../../src/api/etcd/proto/load.ts';
-import { DELETE_RANGE_ENCODING, PUT_ENCODING, RANGE_ENCODING, TXN_ENCODING, type KvReply } from '../../src/api/etcd/kv-encoding.ts';
+import { header as pbHeader, keyValue as pbKeyValue } from '../../src/api/etcd/convert.ts';
+import { DELETE_RANGE_ENCODING, encodeEvent, encodeHeader, PUT_ENCODING, RANGE_ENCODING, TXN_ENCODING, type KvReply } from '../../src/api/etcd/kv-encoding.ts';
 import type { UnaryEncoding } from '../../src/api/grpc/index.ts';
-import type { DeleteRangeResponse, KeyValue, PutResponse, RangeResponse, ResponseOp, TxnResponse } from '../../src/mvcc/index.ts';
+import type { DeleteRangeResponse, KeyValue, MvccEvent, PutResponse, RangeResponse, ResponseOp, TxnResponse } from '../../src/mvcc/index.ts';
 import type { ResponseHeader } from '../../src/server/member.ts';
 
 const revision = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 200 }), fc.maxSafeNat());
@@ -65,6 +66,23 @@ test('RangeResponse decodes as protobufjs encodes it', () => sameAsProtobufjs('R
 test('PutResponse decodes as protobufjs encodes it', () => sameAsProtobufjs('PutResponse', PUT_ENCODING, put));
 test('DeleteRangeResponse decodes as protobufjs encodes it', () => sameAsProtobufjs('DeleteRangeResponse', DELETE_RANGE_ENCODING, del));
 test('TxnResponse (nested txns included) decodes as protobufjs encodes it', () => sameAsProtobufjs('TxnResponse', TXN_ENCODING, txn));
+
+test('watch events and headers decode as protobufjs encodes them', () => {
+  const Event = etcdType('mvccpb.Event');
+  const Header = etcdType('etcdserverpb.ResponseHeader');
+  const event: fc.Arbitrary<MvccEvent> = fc.oneof(
+    fc.record({ type: fc.constantFrom('PUT' as const, 'DELETE' as const), kv: keyValue }),
+    fc.record({ type: fc.constantFrom('PUT' as const, 'DELETE' as const), kv: keyValue, prevKv: keyValue }),
+  );
+  fc.assert(
+    fc.property(event, memberHeader, revision, (e, h, rev) => {
+      const pb = { type: e.type === 'PUT' ? 0 : 1, kv: pbKeyValue(e.kv), prev_kv: e.prevKv === undefined ? null : pbKeyValue(e.prevKv) };
+      assert.deepEqual(decoded(Event, encodeEvent(e)), decoded(Event, Event.encode(pb).finish()));
+      assert.deepEqual(decoded(Header, encodeHeader(h, rev)), decoded(Header, Header.encode(pbHeader(h, rev)).finish()));
+    }),
+    { numRuns: 300 },
+  );
+});
 
 test('fields at their default are left out, as etcd encodes them', () => {
   const h: ResponseHeader = { clusterId: 'cdf818194e3a8c32', memberId: '8e9e05c52164694d', revision: 0, raftTerm: 2 };

@@ -1,6 +1,6 @@
 /**
- * The KV service's responses written straight to protobuf bytes from the store's results: the
- * hot path of every get, put, delete and txn. Sizes are worked out first, then one buffer is
+ * The KV service's responses (and the events and headers watch responses carry) written straight
+ * to protobuf bytes from the store's results: the hot path of every get, put, delete and txn. Sizes are worked out first, then one buffer is
  * filled in one pass; no protobufjs object is built or walked. The same results still become
  * protobufjs objects (convert.ts) for the JSON gateway; a test holds the two encodings equal.
  *
@@ -12,9 +12,10 @@
  *   DeleteRangeResponse { header = 1; deleted = 2; prev_kvs = 3 }
  *   TxnResponse { header = 1; succeeded = 2; responses = 3 }
  *   ResponseOp { oneof response_range = 1, response_put = 2, response_delete_range = 3, response_txn = 4 }
+ *   Event { type = 1 (PUT = 0, DELETE = 1); kv = 2; prev_kv = 3 }
  * A txn's sub-responses carry a header holding only the revision, as etcd's do.
  */
-import type { DeleteRangeResponse, KeyValue, PutResponse, RangeResponse, ResponseOp, TxnResponse } from '../../mvcc/index.ts';
+import type { DeleteRangeResponse, KeyValue, MvccEvent, PutResponse, RangeResponse, ResponseOp, TxnResponse } from '../../mvcc/index.ts';
 import type { ResponseHeader } from '../../server/member.ts';
 import { Writer } from '../../util/binary.ts';
 import type { UnaryEncoding } from '../grpc/index.ts';
@@ -216,6 +217,31 @@ function writeTxn(w: Writer, r: TxnResponse, h: ResponseHeader | null): void {
     w.u8(1);
   }
   for (const op of r.responses) writeResponseOp(w, op);
+}
+
+// ---- what watch responses carry ---------------------------------------------------------------
+
+/** A ResponseHeader's own bytes (without a field key): the member's ids and term at `revision`. */
+export function encodeHeader(h: ResponseHeader, revision: number): Uint8Array {
+  const w = new Writer(Buffer.allocUnsafe(headerSize(h, revision)));
+  w.raw(idFields(h));
+  writeNumber(w, 3, revision);
+  writeNumber(w, 4, h.raftTerm);
+  return w.finish();
+}
+
+/** An mvccpb.Event's bytes. */
+export function encodeEvent(e: MvccEvent): Uint8Array {
+  const isDelete = e.type === 'DELETE';
+  const size = (isDelete ? 2 : 0) + messageField(keyValueSize(e.kv)) + (e.prevKv === undefined ? 0 : messageField(keyValueSize(e.prevKv)));
+  const w = new Writer(Buffer.allocUnsafe(size));
+  if (isDelete) {
+    w.u8(tag(1, VARINT));
+    w.u8(1);
+  }
+  writeKeyValue(w, 2, e.kv);
+  if (e.prevKv !== undefined) writeKeyValue(w, 3, e.prevKv);
+  return w.finish();
 }
 
 /** One response's bytes: exactly `size` of them, written by `write` into a buffer of that size. */

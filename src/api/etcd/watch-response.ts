@@ -20,7 +20,8 @@ import type { ResponseHeader } from '../../server/member.ts';
 import { Writer } from '../../util/binary.ts';
 import type { FrameBuilder } from '../grpc/index.ts';
 import type { WatchMessage } from '../../watch/index.ts';
-import { header, keyValue, type PbHeader } from './convert.ts';
+import { header, type PbHeader } from './convert.ts';
+import { encodeEvent, encodeHeader } from './kv-encoding.ts';
 import { etcdType } from './proto/load.ts';
 
 export const WATCH_API_LIMITS = {
@@ -132,8 +133,6 @@ class RunBlocks {
 
 export class WatchResponseEncoder {
   private readonly responseType: Type = etcdType('etcdserverpb.WatchResponse');
-  private readonly headerType: Type = etcdType('etcdserverpb.ResponseHeader');
-  private readonly eventType: Type = etcdType('mvccpb.Event');
   /**
    * Events fields (key, length, mvccpb.Event bytes) of recently encoded events, in two generations of up to
    * encodedEventsCached each: when the newer one fills it becomes the older one, and the older
@@ -267,7 +266,7 @@ export class WatchResponseEncoder {
   /** The ResponseHeader bytes for `revision` under the member's term. */
   private header(member: ResponseHeader, revision: number): Uint8Array {
     if (revision !== this.headerRevision || member.raftTerm !== this.headerTerm) {
-      this.headerBytes = this.headerType.encode(header(member, revision)).finish();
+      this.headerBytes = encodeHeader(member, revision);
       this.headerRevision = revision;
       this.headerTerm = member.raftTerm;
     }
@@ -278,8 +277,7 @@ export class WatchResponseEncoder {
   private eventField(e: MvccEvent): Uint8Array {
     let field = this.encodedEvents.get(e) ?? this.olderEncodedEvents.get(e);
     if (field === undefined) {
-      const pb = { type: e.type === 'PUT' ? 0 : 1, kv: keyValue(e.kv), prev_kv: e.prevKv === undefined ? null : keyValue(e.prevKv) };
-      const event = this.eventType.encode(pb).finish();
+      const event = encodeEvent(e);
       const w = new Writer(event.length + 6);
       w.u8(KEY_EVENTS);
       w.bytes(event);
