@@ -431,8 +431,7 @@ export class ServerCall implements BidiStream<unknown, unknown> {
     if (this.done) return;
     let frame: Buffer;
     try {
-      const h = this.entry.handler;
-      frame = h.kind === 'unary' && h.encoding !== undefined ? this.frame(() => h.encoding!.encode(response)) : this.encode(response);
+      frame = this.encode(response);
     } catch (err) {
       this.fail(err);
       return;
@@ -460,15 +459,12 @@ export class ServerCall implements BidiStream<unknown, unknown> {
 
   // ---- ending -----------------------------------------------------------------------------
 
+  /** A response's gRPC frame: by the method's own encoding if it has one (a unary method's), else by protobufjs. */
   private encode(message: unknown): Buffer {
-    return this.frame(() => this.entry.responseType.encode(message as { [k: string]: unknown }).finish());
-  }
-
-  /** The gRPC frame of the message `encode` gives, within the send limit. */
-  private frame(encode: () => Uint8Array): Buffer {
+    const h = this.entry.handler;
     let bytes: Uint8Array;
     try {
-      bytes = encode();
+      bytes = h.kind === 'unary' && h.encoding !== undefined ? h.encoding.encode(message) : this.entry.responseType.encode(message as { [k: string]: unknown }).finish();
     } catch (err) {
       throw new GrpcError(Status.INTERNAL, statusText.marshal((err as Error).message));
     }
