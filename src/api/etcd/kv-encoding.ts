@@ -19,7 +19,7 @@ import type { DeleteRangeResponse, KeyValue, MvccEvent, PutResponse, RangeRespon
 import type { ResponseHeader } from '../../server/member.ts';
 import { Writer } from '../../util/binary.ts';
 import type { UnaryEncoding } from '../grpc/index.ts';
-import { deleteRangeResponse, header, putResponse, rangeResponse, txnResponse } from './convert.ts';
+import { deleteRangeResponse, header, putResponse, rangeResponse, txnResponse, type PbHeader } from './convert.ts';
 
 /** A KV result with the answering member's header (whose revision is the result's). */
 export interface KvReply<R> {
@@ -104,11 +104,14 @@ function idFields(h: ResponseHeader): Uint8Array {
 function headerSize(h: ResponseHeader | null, revision: number): number {
   return (h === null ? 0 : idFields(h).byteLength + numberField(h.raftTerm)) + numberField(revision);
 }
-function writeHeader(w: Writer, h: ResponseHeader | null, revision: number): void {
-  writeMessageStart(w, 1, headerSize(h, revision));
+function writeHeaderFields(w: Writer, h: ResponseHeader | null, revision: number): void {
   if (h !== null) w.raw(idFields(h));
   writeNumber(w, 3, revision);
   if (h !== null) writeNumber(w, 4, h.raftTerm);
+}
+function writeHeader(w: Writer, h: ResponseHeader | null, revision: number): void {
+  writeMessageStart(w, 1, headerSize(h, revision));
+  writeHeaderFields(w, h, revision);
 }
 
 // ---- KeyValue ---------------------------------------------------------------------------------
@@ -224,9 +227,7 @@ function writeTxn(w: Writer, r: TxnResponse, h: ResponseHeader | null): void {
 /** A ResponseHeader's own bytes (without a field key): the member's ids and term at `revision`. */
 export function encodeHeader(h: ResponseHeader, revision: number): Uint8Array {
   const w = new Writer(Buffer.allocUnsafe(headerSize(h, revision)));
-  w.raw(idFields(h));
-  writeNumber(w, 3, revision);
-  writeNumber(w, 4, h.raftTerm);
+  writeHeaderFields(w, h, revision);
   return w.finish();
 }
 
@@ -244,32 +245,29 @@ export function encodeEvent(e: MvccEvent): Uint8Array {
   return w.finish();
 }
 
-/** One response's bytes: exactly `size` of them, written by `write` into a buffer of that size. */
-function encodeExactly<R>(reply: KvReply<R>, size: (r: R, h: ResponseHeader) => number, write: (w: Writer, r: R, h: ResponseHeader) => void): Uint8Array {
-  const n = size(reply.response, reply.header);
-  // Not zero-filled: every byte is written (checked below).
-  const w = new Writer(Buffer.allocUnsafe(n));
-  write(w, reply.response, reply.header);
-  if (w.length !== n) throw new Error(`kv-encoding: wrote ${w.length} bytes of a ${n}-byte response`);
-  return w.finish();
+/**
+ * A KV response's encoding: `size` and `write` give its bytes (exactly `size` of them, into a
+ * buffer of that size); `toObject` the protobufjs object of the same response for the gateway.
+ */
+function kvEncoding<R extends { readonly revision: number }>(
+  size: (r: R, h: ResponseHeader) => number,
+  write: (w: Writer, r: R, h: ResponseHeader) => void,
+  toObject: (r: R, h: PbHeader) => unknown,
+): UnaryEncoding<KvReply<R>> {
+  return {
+    encode: (reply) => {
+      const n = size(reply.response, reply.header);
+      // Not zero-filled: every byte is written (checked below).
+      const w = new Writer(Buffer.allocUnsafe(n));
+      write(w, reply.response, reply.header);
+      if (w.length !== n) throw new Error(`kv-encoding: wrote ${w.length} bytes of a ${n}-byte response`);
+      return w.finish();
+    },
+    toMessage: (reply) => toObject(reply.response, header(reply.header, reply.response.revision)),
+  };
 }
 
-export const RANGE_ENCODING: UnaryEncoding<KvReply<RangeResponse>> = {
-  encode: (r) => encodeExactly(r, rangeSize, writeRange),
-  toMessage: (r) => rangeResponse(r.response, header(r.header, r.response.revision)),
-};
-
-export const PUT_ENCODING: UnaryEncoding<KvReply<PutResponse>> = {
-  encode: (r) => encodeExactly(r, putSize, writePut),
-  toMessage: (r) => putResponse(r.response, header(r.header, r.response.revision)),
-};
-
-export const DELETE_RANGE_ENCODING: UnaryEncoding<KvReply<DeleteRangeResponse>> = {
-  encode: (r) => encodeExactly(r, deleteSize, writeDelete),
-  toMessage: (r) => deleteRangeResponse(r.response, header(r.header, r.response.revision)),
-};
-
-export const TXN_ENCODING: UnaryEncoding<KvReply<TxnResponse>> = {
-  encode: (r) => encodeExactly(r, txnSize, writeTxn),
-  toMessage: (r) => txnResponse(r.response, header(r.header, r.response.revision)),
-};
+export const RANGE_ENCODING = kvEncoding(rangeSize, writeRange, rangeResponse);
+export const PUT_ENCODING = kvEncoding(putSize, writePut, putResponse);
+export const DELETE_RANGE_ENCODING = kvEncoding(deleteSize, writeDelete, deleteRangeResponse);
+export const TXN_ENCODING = kvEncoding(txnSize, writeTxn, txnResponse);
