@@ -34,9 +34,9 @@
  */
 import { Etcd3 } from 'etcd3';
 import { etcdAvailable, startCluster, type Flavour } from '../test/helpers/processes.ts';
-import { cpuMeter, leaderChanges, median, pad, percentile, QUIET_CORES, rssMiB, stopCluster, TIMING, waitQuiet } from './lib/measure.ts';
+import { alternating, cpuMeter, leaderChanges, median, pad, percentile, QUIET_CORES, ratio, rssMiB, stopCluster, TIMING, waitQuiet } from './lib/measure.ts';
 
-export interface Options {
+interface Options {
   seconds: number;
   warmup: number;
   concurrency: number;
@@ -52,7 +52,7 @@ export interface Options {
 export type Op = 'put' | 'get' | 'serget' | 'txn' | 'range';
 export const OPS: readonly Op[] = ['put', 'get', 'serget', 'txn', 'range'];
 /** Keys per `range` op. */
-export const RANGE_KEYS = 100;
+const RANGE_KEYS = 100;
 
 export interface OpResult {
   readonly system: Flavour;
@@ -283,7 +283,6 @@ function printTable(results: SystemResult[], o: Options): void {
     for (const c of conclave) {
       const e = etcd.find((x) => x.op === c.op);
       if (e === undefined) continue;
-      const ratio = (a: number, b: number): string => (a / b).toFixed(2);
       console.log(
         `${pad(c.op, 15, true)}${pad(ratio(c.ops / c.seconds, e.ops / e.seconds), 9)}${pad(ratio(c.p50, e.p50), 9)}${pad(ratio(c.p99, e.p99), 9)}${pad(ratio(c.p999, e.p999), 9)}${pad(ratio(c.memberCpuUs, e.memberCpuUs), 12)}`,
       );
@@ -299,11 +298,5 @@ function printTable(results: SystemResult[], o: Options): void {
 export default async function benchCluster(args: string[]): Promise<void> {
   const o = parse(args);
   if (o.systems.includes('etcd') && !etcdAvailable()) throw new Error('bench cluster: /usr/bin/etcd and /usr/bin/etcdctl are needed');
-  const results: SystemResult[] = [];
-  for (let round = 0; round < o.rounds; round++) {
-    // Alternate which system goes first, so a drift in machine load hits both alike.
-    const order = round % 2 === 0 ? o.systems : [...o.systems].reverse();
-    for (const system of order) results.push(await runSystem(system, o, round));
-  }
-  printTable(results, o);
+  printTable(await alternating(o.systems, o.rounds, (system, round) => runSystem(system, o, round)), o);
 }

@@ -28,7 +28,7 @@
 import { Etcd3 } from 'etcd3';
 import { etcdAvailable, etcdctl, startCluster, type Flavour } from '../test/helpers/processes.ts';
 import * as cluster from './cluster.ts';
-import { mean, median, pad, stopCluster, TIMING } from './lib/measure.ts';
+import { alternating, mean, median, pad, ratio, rssMiB, stopCluster, TIMING } from './lib/measure.ts';
 import * as memory from './memory.ts';
 import * as watch from './watch.ts';
 
@@ -85,15 +85,6 @@ function parse(args: string[]): Options {
   return o;
 }
 
-/** Runs `run` for each system per round, alternating which goes first (a drift in machine load hits both alike). */
-async function eachSystem<T>(rounds: number, run: (system: Flavour, round: number) => Promise<T>): Promise<T[]> {
-  const results: T[] = [];
-  for (let round = 0; round < rounds; round++) {
-    for (const system of round % 2 === 0 ? SYSTEMS : [...SYSTEMS].reverse()) results.push(await run(system, round));
-  }
-  return results;
-}
-
 interface MemoryResult {
   readonly system: Flavour;
   readonly loadSeconds: number;
@@ -126,7 +117,7 @@ async function measureMemory(system: Flavour, keys: number): Promise<MemoryResul
       }
     }
     await new Promise((r) => setTimeout(r, 1000));
-    const rss = c.members.map((m) => memory.memoryOf(m.child!.pid!).rss / (1 << 20));
+    const rss = rssMiB(c);
     const disk = c.members.map((m) => memory.files(m.dataDir).reduce((s, f) => s + f.bytes, 0) / (1 << 20));
     console.log(`${system}: ${keys.toLocaleString('en-US')} keys in ${loadSeconds.toFixed(1)} s; RSS ${rss.map((r) => r.toFixed(0)).join(' / ')} MiB; disk ${disk.map((d) => d.toFixed(0)).join(' / ')} MiB`);
     return { system, loadSeconds, rss, disk };
@@ -167,26 +158,22 @@ async function checkPerf(system: Flavour): Promise<PerfResult[]> {
   return results;
 }
 
-function ratio(a: number, b: number): string {
-  return (a / b).toFixed(2);
-}
-
 function verdict(ok: boolean): string {
   return ok ? 'met' : 'MISSED';
 }
 
-function printOps(results: cluster.SystemResult[], ops: readonly cluster.Op[]): void {
+function printOps(results: cluster.SystemResult[]): void {
   const summary = (system: Flavour, op: cluster.Op): cluster.OpResult =>
     cluster.medianOf(results.filter((s) => s.system === system).flatMap((s) => s.ops.filter((r) => r.op === op)));
   console.log(`${pad('op', 8, true)}${pad('etcd ops/s', 12)}${pad('p50', 7)}${pad('p99', 7)}${pad('p999', 7)}${pad('Conclave ops/s', 16)}${pad('p50', 7)}${pad('p99', 7)}${pad('p999', 7)}${pad('ops ×', 7)}${pad('p99 ×', 7)}${pad('srv µs/op', 11)}  target`);
-  for (const op of ops) {
+  for (const op of cluster.OPS) {
     const e = summary('etcd', op);
     const c = summary('conclave', op);
-    const ops = c.ops / c.seconds / (e.ops / e.seconds);
+    const throughput = c.ops / c.seconds / (e.ops / e.seconds);
     const ms = (n: number): string => pad(n.toFixed(1), 7);
     console.log(
       `${pad(op, 8, true)}${pad((e.ops / e.seconds).toFixed(0), 12)}${ms(e.p50)}${ms(e.p99)}${ms(e.p999)}${pad((c.ops / c.seconds).toFixed(0), 16)}${ms(c.p50)}${ms(c.p99)}${ms(c.p999)}` +
-        `${pad(ops.toFixed(2), 7)}${pad(ratio(c.p99, e.p99), 7)}${pad(`${e.memberCpuUs.toFixed(0)}/${c.memberCpuUs.toFixed(0)}`, 11)}  ops ≥ ${THROUGHPUT_TARGET[op]}×: ${verdict(ops >= THROUGHPUT_TARGET[op])}, p99 ≤ etcd's: ${verdict(c.p99 <= e.p99)}`,
+        `${pad(throughput.toFixed(2), 7)}${pad(ratio(c.p99, e.p99), 7)}${pad(`${e.memberCpuUs.toFixed(0)}/${c.memberCpuUs.toFixed(0)}`, 11)}  ops ≥ ${THROUGHPUT_TARGET[op]}×: ${verdict(throughput >= THROUGHPUT_TARGET[op])}, p99 ≤ etcd's: ${verdict(c.p99 <= e.p99)}`,
     );
   }
 }
@@ -229,10 +216,10 @@ export default async function benchCompare(args: string[]): Promise<void> {
   const opsOptions = cluster.parse(['--ops', cluster.OPS.join(','), '--seconds', String(o.seconds), '--concurrency', String(o.concurrency), ...quiet]);
   const watchOptions = watch.parse(quiet);
 
-  const opsResults = o.parts.includes('ops') ? await eachSystem(o.rounds, (s, round) => cluster.runSystem(s, opsOptions, round)) : [];
-  const watchResults = o.parts.includes('watch') ? await eachSystem(o.rounds, (s, round) => watch.runSystem(s, watchOptions, round)) : [];
-  const memoryResults = o.parts.includes('memory') ? await eachSystem(1, (s) => measureMemory(s, o.memoryKeys)) : [];
-  const perfResults = o.parts.includes('perf') ? (await eachSystem(1, checkPerf)).flat() : [];
+  const opsResults = o.parts.includes('ops') ? await alternating(SYSTEMS, o.rounds, (s, round) => cluster.runSystem(s, opsOptions, round)) : [];
+  const watchResults = o.parts.includes('watch') ? await alternating(SYSTEMS, o.rounds, (s, round) => watch.runSystem(s, watchOptions, round)) : [];
+  const memoryResults = o.parts.includes('memory') ? await alternating(SYSTEMS, 1, (s) => measureMemory(s, o.memoryKeys)) : [];
+  const perfResults = o.parts.includes('perf') ? (await alternating(SYSTEMS, 1, checkPerf)).flat() : [];
 
   console.log('');
   console.log(
@@ -241,7 +228,7 @@ export default async function benchCompare(args: string[]): Promise<void> {
   );
   if (opsResults.length > 0) {
     console.log(`ops: etcd3 client, ${opsOptions.concurrency} in flight, ${opsOptions.valueBytes}-byte values over ${opsOptions.keys} keys, ${opsOptions.seconds} s each`);
-    printOps(opsResults, cluster.OPS);
+    printOps(opsResults);
   }
   if (watchResults.length > 0) printWatch(watchResults);
   if (memoryResults.length > 0) printMemory(memoryResults, o.memoryKeys);

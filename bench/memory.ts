@@ -27,8 +27,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { etcdAvailable, startCluster, type Flavour, type ServerProcess } from '../test/helpers/processes.ts';
+import { ratio } from './lib/measure.ts';
 
-export interface Options {
+interface Options {
   keys: number;
   valueBytes: number;
   txnOps: number;
@@ -36,7 +37,7 @@ export interface Options {
   systems: Flavour[];
 }
 
-export interface Memory {
+interface Memory {
   readonly rss: number;
   /** Proportional set size: a page mapped twice (LMDB keeps its old maps when it grows the map) counts once. */
   readonly pss: number;
@@ -93,7 +94,7 @@ function keyName(i: number): Buffer {
   return Buffer.from(`key/${String(i).padStart(10, '0')}`);
 }
 
-export function memoryOf(pid: number): Memory {
+function memoryOf(pid: number): Memory {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (field: string): number => {
     const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status);
@@ -173,7 +174,7 @@ export async function load(client: Etcd3, o: Options): Promise<void> {
 }
 
 /** Reads every key once, in pages; returns how many there were. */
-export async function readAll(client: Etcd3, o: Options): Promise<number> {
+async function readAll(client: Etcd3, o: Options): Promise<number> {
   let count = 0;
   let start = keyName(0);
   const end = Buffer.from('key0'); // the prefix "key/" ends before "key0"
@@ -243,7 +244,6 @@ export default async function benchMemory(args: string[]): Promise<void> {
   const etcd = results.find((r) => r.system === 'etcd');
   const conclave = results.find((r) => r.system === 'conclave');
   if (etcd !== undefined && conclave !== undefined) {
-    const ratio = (a: number, b: number): string => (a / b).toFixed(2);
     console.log(`Conclave/etcd: RSS after loading ×${ratio(conclave.loaded.rss, etcd.loaded.rss)} (anon ×${ratio(conclave.loaded.anon, etcd.loaded.anon)}), after reading ×${ratio(conclave.read.rss, etcd.read.rss)}, data dir ×${ratio(conclave.diskBytes, etcd.diskBytes)}`);
   }
 }

@@ -48,9 +48,9 @@ import protobuf from 'protobufjs';
 import { etcdType } from '../src/api/etcd/proto/load.ts';
 import { etcdAvailable, startCluster, type Flavour, type ProcessCluster } from '../test/helpers/processes.ts';
 import { bidiCall, connectH2, unaryCall, type BidiCall } from './lib/h2-client.ts';
-import { cpuMeter, leaderChanges, median, pad, percentile, stopCluster, TIMING, waitQuiet } from './lib/measure.ts';
+import { alternating, cpuMeter, leaderChanges, median, pad, percentile, ratio, stopCluster, TIMING, waitQuiet } from './lib/measure.ts';
 
-export interface Options {
+interface Options {
   watchers: number;
   streams: number;
   rate: number;
@@ -583,7 +583,6 @@ function printTable(results: RunResult[], o: Options): void {
   const e = summary.get('etcd');
   const c = summary.get('conclave');
   if (e !== undefined && c !== undefined) {
-    const ratio = (a: number, b: number): string => (a / b).toFixed(2);
     console.log('');
     console.log(`${pad('Conclave/etcd', 15, true)}${pad('events/s', 10)}${pad('p50', 7)}${pad('p99', 7)}${pad('p999', 7)}${pad('srv CPU/ev', 12)}`);
     console.log(
@@ -597,11 +596,5 @@ function printTable(results: RunResult[], o: Options): void {
 export default async function benchWatch(args: string[]): Promise<void> {
   const o = parse(args);
   if (o.systems.includes('etcd') && !etcdAvailable()) throw new Error('bench watch: /usr/bin/etcd and /usr/bin/etcdctl are needed');
-  const results: RunResult[] = [];
-  for (let round = 0; round < o.rounds; round++) {
-    // Alternate which system goes first, so a drift in machine load hits both alike.
-    const order = round % 2 === 0 ? o.systems : [...o.systems].reverse();
-    for (const system of order) results.push(await runSystem(system, o, round));
-  }
-  printTable(results, o);
+  printTable(await alternating(o.systems, o.rounds, (system, round) => runSystem(system, o, round)), o);
 }

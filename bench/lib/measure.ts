@@ -19,6 +19,23 @@ export function percentile(sorted: ArrayLike<number>, q: number): number {
   return sorted[i]!;
 }
 
+/** a / b with two decimals: a Conclave/etcd ratio as the tables print it. */
+export function ratio(a: number, b: number): string {
+  return (a / b).toFixed(2);
+}
+
+/**
+ * Runs `run` for each system, `rounds` times, alternating which goes first (so a drift in machine
+ * load hits both alike); the results in the order they were taken.
+ */
+export async function alternating<S, T>(systems: readonly S[], rounds: number, run: (system: S, round: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const system of round % 2 === 0 ? systems : [...systems].reverse()) results.push(await run(system, round));
+  }
+  return results;
+}
+
 export function mean(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
