@@ -58,17 +58,26 @@ test('three members on https:// peer URLs with peer client-certificate auth repl
   for (const m of cluster.members) assert.doesNotMatch(m.output, /rejected connection|certificate|alert/i, m.output);
 });
 
-test('a member whose peer certificate comes from another CA is refused and gets nothing', { skip: !etcdAvailable() && 'needs etcdctl' }, async () => {
+/**
+ * A cluster whose m2 presents `outsider` as its peer certificate (the others their own): m0 and
+ * m1 start without it, and a put through m0 reaches m1.
+ */
+async function clusterWithOutsider(flags: Record<string, string>, outsider: { cert: string; key: string }, key: string, value: string): Promise<ProcessCluster> {
   const cluster = await startCluster('conclave', 3, {
     peerScheme: 'https',
-    flags: peerFlags(),
-    memberFlags: { 2: { 'peer-cert-file': pki.otherServer.cert, 'peer-key-file': pki.otherServer.key } },
+    flags,
+    memberFlags: { 2: { 'peer-cert-file': outsider.cert, 'peer-key-file': outsider.key } },
     expectHealthy: [0, 1],
   });
   clusters.push(cluster);
-  const put = await etcdctl(cluster.members[0]!.clientUrl, ['put', 'secret', 'for-members-only']);
+  const put = await etcdctl(cluster.members[0]!.clientUrl, ['put', key, value]);
   assert.equal(put.code, 0, put.stderr);
-  await eventually('member 1 has the value', async () => (await localValue(cluster, 1, 'secret')) === 'for-members-only');
+  await eventually('member 1 has the value', async () => (await localValue(cluster, 1, key)) === value);
+  return cluster;
+}
+
+test('a member whose peer certificate comes from another CA is refused and gets nothing', { skip: !etcdAvailable() && 'needs etcdctl' }, async () => {
+  const cluster = await clusterWithOutsider(peerFlags(), pki.otherServer, 'secret', 'for-members-only');
   // The good members refuse m2's certificate when it dials them, and cannot verify its listener.
   await eventually('the refusal is logged', async () => /rejected connection.*UNABLE_TO_VERIFY_LEAF_SIGNATURE/.test(cluster.members[0]!.output + cluster.members[1]!.output));
   // m2 never hears from the cluster, so (as etcd) it never serves clients.
@@ -78,17 +87,8 @@ test('a member whose peer certificate comes from another CA is refused and gets 
 });
 
 test('--peer-cert-allowed-cn: a member whose certificate carries another Common Name is refused', { skip: !etcdAvailable() && 'needs etcdctl' }, async () => {
-  const cluster = await startCluster('conclave', 3, {
-    peerScheme: 'https',
-    flags: { ...peerFlags(), 'peer-cert-allowed-cn': 'server' },
-    // Signed by the same CA, for the same address, but its CN is "alice".
-    memberFlags: { 2: { 'peer-cert-file': pki.client.cert, 'peer-key-file': pki.client.key } },
-    expectHealthy: [0, 1],
-  });
-  clusters.push(cluster);
-  const put = await etcdctl(cluster.members[0]!.clientUrl, ['put', 'cn', 'checked']);
-  assert.equal(put.code, 0, put.stderr);
-  await eventually('member 1 has the value', async () => (await localValue(cluster, 1, 'cn')) === 'checked');
+  // m2's certificate is signed by the same CA, for the same address, but its CN is "alice".
+  const cluster = await clusterWithOutsider({ ...peerFlags(), 'peer-cert-allowed-cn': 'server' }, pki.client, 'cn', 'checked');
   await eventually('the refusal is logged', async () => /rejected connection.*CommonName authentication failed/.test(cluster.members[0]!.output + cluster.members[1]!.output));
   assert.doesNotMatch(cluster.members[0]!.output + cluster.members[1]!.output, /UNABLE_TO_VERIFY|SAN/, 'refused for its name only');
 });
