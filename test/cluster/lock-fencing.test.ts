@@ -258,11 +258,12 @@ test('a waiter that gives up leaves no key; a revoked holder loses the lock to t
   assert.ok(!Buffer.from(held.key).equals(Buffer.from(next.key)));
 
   // A waiter whose own lease ends while it waits is told it never got the lock.
-  const doomed = c.unary(Lock, 'Lock', { name, lease: lc });
+  // The refusal can reach c before b hears its Unlock answered, so it is awaited from the start.
+  const doomed = assert.rejects(withTimeout('the expired waiter', c.unary(Lock, 'Lock', { name, lease: lc })), (e: grpc.ServiceError) => e.code === 2 && e.details === 'mutex: session is expired');
   await sleep(LIMITS.stillWaitingMs);
   await c.unary(Lease, 'LeaseRevoke', { ID: lc });
   await b.unary(Lock, 'Unlock', { key: next.key });
-  await assert.rejects(withTimeout('the expired waiter', doomed), (e: grpc.ServiceError) => e.code === 2 && e.details === 'mutex: session is expired');
+  await doomed;
   assert.deepEqual(await keysUnder(a, 'gate/'), []);
 
   // A leader whose lease ends is no longer leader: the next campaigner leads, the old one may not proclaim.
