@@ -1,17 +1,47 @@
 /**
  * The LMDB side of the store: one environment (the store directory) with the `kv` and `meta`
- * databases described in codec.ts. Writes happen only inside `write()`, a synchronous LMDB write
- * transaction that commits when the callback returns and aborts when it throws. Commits are not
- * fsynced (`noSync`): the WAL upstream is the source of truth, and `sync()` flushes on demand.
+ * databases described in codec.ts.
+ *
+ * Writes happen only inside `write()`, which lands them in a write buffer (write-buffer.ts):
+ * readable at once, undone if the callback throws. The buffer is committed to LMDB in the
+ * background, at most every BACKEND_LIMITS.commitIntervalMs or sooner when it holds
+ * commitBytes, by lmdb-js's write thread with overlapping sync: each commit is fsynced after
+ * it is made, off the event loop, and LMDB reuses no page of the last fsynced state until the
+ * next fsync. So after a process crash LMDB holds every commit the OS received, and after an OS
+ * crash or power loss it opens at the last fsynced commit (it tells them apart by the boot id),
+ * consistent either way; the Raft WAL upstream replays what is missing. `sync()` waits until
+ * everything written so far is committed and fsynced, which the WAL waits for before it
+ * releases entries.
  */
 import { open } from 'lmdb';
 import type { Database, DatabaseOptions, RangeOptions, RootDatabase, Transaction } from 'lmdb';
 import { assert } from './assert.ts';
-import { readU64 } from './codec.ts';
+import { readU64, revKeyBytes } from './codec.ts';
+import { lookup, OpenGeneration, pendingInRange, type Generation, type GenerationList, type Pending, type TableName } from './write-buffer.ts';
 
-/** An explicit LMDB read transaction: a consistent point-in-time view until `done()`. */
+export const BACKEND_LIMITS = {
+  /** Longest a write waits in the write buffer before its commit to LMDB starts (etcd's backend batch interval is 100 ms). */
+  commitIntervalMs: 100,
+  /** Bytes in the write buffer that start a commit before the interval ends (bounds its memory). */
+  commitBytes: 8 * 1024 * 1024,
+} as const;
+
+/** A consistent point-in-time view (an LMDB read transaction and the writes not yet in it) until `done()`. */
 export interface ReadSnapshot {
   done(): void;
+}
+
+interface PinnedView extends ReadSnapshot {
+  readonly txn: Transaction;
+  readonly pending: GenerationList;
+}
+
+/** The backend stopped taking writes because a commit to LMDB failed. */
+export class BackendFailedError extends Error {
+  constructor(cause: unknown) {
+    super(`the store's LMDB commit failed, so it takes no more writes: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'BackendFailedError';
+  }
 }
 
 export interface RangeEntry {
@@ -22,8 +52,9 @@ export interface RangeEntry {
 /** Gets one kv record of a kvScan: a view of LMDB's reusable buffer, valid only during the call. */
 export type ScanVisitor = (main: number, sub: number, record: Uint8Array, length: number) => boolean;
 
-interface RootWithSync {
-  sync(callback: (error?: unknown) => void): void;
+interface RootWithFlushed {
+  /** Resolves once every commit so far is fsynced (overlapping sync). */
+  readonly flushed: PromiseLike<unknown>;
 }
 
 /** The page counts LMDB reports for one B-tree (getStats). */
@@ -44,6 +75,17 @@ function treePages(t: Partial<TreeStats> | undefined, which: string): number {
   return t.treeBranchPageCount + t.treeLeafPageCount + t.overflowPages;
 }
 
+/** The options of kvRange and metaRange. */
+export interface RangeRequestOptions {
+  readonly start?: Buffer;
+  readonly end?: Buffer;
+  readonly limit?: number;
+  readonly exclusiveStart?: boolean;
+  readonly snapshot?: ReadSnapshot;
+}
+
+const NO_PENDING: GenerationList = [];
+
 export class Backend {
   private readonly root: RootDatabase<Buffer, Buffer>;
   private readonly kvDb: Database<Buffer, Buffer>;
@@ -56,8 +98,14 @@ export class Backend {
   private scanLength = 0;
   private inWrite = false;
   private closed = false;
-  /** Syncs in flight, which close() waits for (a defragmented store closes its old backend in the background). */
-  private readonly syncing = new Set<Promise<void>>();
+  /** The generation writes go to. */
+  private readonly open = new OpenGeneration();
+  /** Sealed generations not yet visible in LMDB, newest first. */
+  private sealed: Generation[] = [];
+  /** The commit to LMDB in progress, if any; sealed generations wait for it. */
+  private committing: Promise<void> | null = null;
+  private commitTimer: NodeJS.Timeout | null = null;
+  private failure: BackendFailedError | null = null;
   /** Set while a compacted copy of this backend is taken (see defrag.ts): a write then is a bug. */
   private frozen = false;
   /** sizeBytes() as of the last write transaction (getStats is a native call; quota checks ask per request). */
@@ -68,17 +116,15 @@ export class Backend {
       path: dir,
       // The store is a directory even when its name has a dot (lmdb-js would take that as a file name).
       noSubdir: false,
-      noSync: true,
+      overlappingSync: true,
       maxDbs: 4,
       cache: false,
       compression: false,
       encoding: 'binary',
       keyEncoding: 'binary',
       noMemInit: true,
-      // No write map (useWritemap), although it saves a pwrite per dirty page: with noSync, LMDB
-      // keeps a crashed file consistent (losing only the last transactions, which the WAL
-      // replays) only when pages are written with write(); through a write map the kernel may
-      // flush pages in any order and an OS crash or power loss can leave a corrupt database.
+      // No write map (useWritemap): through a write map the kernel may write pages back in any
+      // order, before their commit is fsynced.
     });
     this.kvDb = this.root.openDB<Buffer, Buffer>({ name: 'kv', encoding: 'binary', keyEncoding: 'binary', cache: false, compression: false });
     this.metaDb = this.root.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary', cache: false, compression: false });
@@ -117,98 +163,259 @@ export class Backend {
     return this.inWrite;
   }
 
-  /** Runs fn in one LMDB write transaction; commits on return, aborts (and rethrows) on throw. */
+  /**
+   * Runs fn as one write transaction: its writes are readable as soon as it returns and are
+   * committed to LMDB together (with later ones) in the background; if it throws, none is kept.
+   */
   write<T>(fn: () => T): T {
     assert(!this.closed, 'write on a closed backend');
     assert(!this.inWrite, 'nested backend write transaction');
     assert(!this.frozen, 'write to a backend while its compacted copy is taken');
+    if (this.failure !== null) throw this.failure;
     this.inWrite = true;
+    this.open.begin();
+    let value: T;
     try {
-      return this.root.transactionSync(fn);
+      value = fn();
+    } catch (e) {
+      this.open.rollback();
+      throw e;
     } finally {
       this.inWrite = false;
-      this.sizeCache = null;
     }
+    this.open.end();
+    this.scheduleCommit();
+    return value;
+  }
+
+  /** The generations not yet visible in LMDB, newest first (empty when there are none). */
+  private pendingNow(): GenerationList {
+    const current = this.open.current;
+    if (this.sealed.length === 0) return current.empty ? NO_PENDING : [current];
+    return current.empty ? this.sealed : [current, ...this.sealed];
+  }
+
+  /** A pending write of `key`: its value or null for a removal; undefined when LMDB has the latest. */
+  private pendingValue(table: TableName, key: Buffer): Pending | undefined {
+    const pending = this.pendingNow();
+    return pending.length === 0 ? undefined : lookup(pending, table, key.toString('latin1'));
   }
 
   /**
-   * The record at a revision key, as LMDB's reusable buffer: valid only until the next read.
-   * Inside write() it sees that transaction's own writes.
+   * The record at a revision key: LMDB's reusable buffer (valid only until the next read) or a
+   * pending write's. Inside write() it sees that transaction's own writes.
    */
   kvGetFast(key: Buffer): Buffer | undefined {
+    const pending = this.pendingValue('kv', key);
+    if (pending !== undefined) return pending ?? undefined;
     return this.kvDb.getBinaryFast(key);
   }
 
   /**
-   * Visits the kv records from revision key `start` on, in revision order, until visit returns
-   * false. The cheap way to read many records of nearby revisions: kvGetFast searches the tree
-   * from its root for every record, kvRange copies every key and value.
+   * Visits the kv records from revision key `start` to the revision of `last` (inclusive) in revision order, until
+   * visit returns false. The cheap way to read many records of nearby revisions: kvGetFast
+   * searches the tree from its root for every record, kvRange copies every key and value.
    */
-  kvScan(start: Buffer, visit: ScanVisitor): void {
+  kvScan(start: Buffer, last: Buffer, visit: ScanVisitor): void {
+    const pending = this.pendingNow();
+    // Up to the revision of `last`, its put or its tombstone: ids of latin1 characters (≤ \u00ff) sort below \u0100.
+    const extra = pending.length === 0 ? [] : pendingInRange(pending, 'kv', start.toString('latin1'), last.toString('latin1', 0, revKeyBytes) + '\u0100');
+    let i = 0;
+    // Emits the pending records before (main, sub); true while visit wants more.
+    const emitBefore = (main: number, sub: number): boolean => {
+      for (; i < extra.length; i++) {
+        const e = extra[i]!;
+        const m = readU64(e.key, 0);
+        const sb = readU64(e.key, 8);
+        if (m > main || (m === main && sb >= sub)) return true;
+        if (e.value !== null && !visit(m, sb, e.value, e.value.length)) return false;
+      }
+      return true;
+    };
     for (const { value } of this.kvScanDb.getRange({ start }) as Iterable<{ value: Uint8Array }>) {
-      if (!visit(this.scanMain, this.scanSub, value, this.scanLength)) break;
+      const main = this.scanMain;
+      const sub = this.scanSub;
+      if (!emitBefore(main, sub)) return;
+      const e = extra[i];
+      if (e !== undefined && readU64(e.key, 0) === main && readU64(e.key, 8) === sub) {
+        // A pending write of this record replaces LMDB's.
+        i++;
+        if (e.value !== null && !visit(main, sub, e.value, e.value.length)) return;
+        continue;
+      }
+      if (!visit(main, sub, value, this.scanLength)) return;
     }
+    emitBefore(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
   }
 
   kvPut(key: Buffer, value: Buffer): void {
     assert(this.inWrite, 'kv put outside a write transaction');
-    this.kvDb.putSync(key, value);
+    this.open.set('kv', key, value);
   }
 
   kvRemove(key: Buffer): boolean {
     assert(this.inWrite, 'kv remove outside a write transaction');
-    return this.kvDb.removeSync(key);
+    const existed = this.kvGetFast(key) !== undefined;
+    this.open.set('kv', key, null);
+    return existed;
   }
 
   /** kv entries with start ≤ key < end (end undefined: to the last), in key order. */
-  kvRange(options: { start?: Buffer; end?: Buffer; limit?: number; exclusiveStart?: boolean; snapshot?: ReadSnapshot }): Iterable<RangeEntry> {
-    return this.range(this.kvDb, options);
+  kvRange(options: RangeRequestOptions): Iterable<RangeEntry> {
+    return this.range(this.kvDb, 'kv', options);
   }
 
-  metaRange(options: { start?: Buffer; end?: Buffer; limit?: number; exclusiveStart?: boolean; snapshot?: ReadSnapshot }): Iterable<RangeEntry> {
-    return this.range(this.metaDb, options);
+  metaRange(options: RangeRequestOptions): Iterable<RangeEntry> {
+    return this.range(this.metaDb, 'meta', options);
   }
 
-  private range(
-    db: Database<Buffer, Buffer>,
-    options: { start?: Buffer; end?: Buffer; limit?: number; exclusiveStart?: boolean; snapshot?: ReadSnapshot },
-  ): Iterable<RangeEntry> {
+  /** LMDB's entries merged with the pending writes (of the snapshot, when given). */
+  private *range(db: Database<Buffer, Buffer>, table: TableName, options: RangeRequestOptions): Generator<RangeEntry> {
+    const view = options.snapshot as PinnedView | undefined;
+    const pending = view?.pending ?? this.pendingNow();
     const o: RangeOptions = {};
     if (options.start !== undefined) o.start = options.start;
     if (options.end !== undefined) o.end = options.end;
-    if (options.limit !== undefined) o.limit = options.limit;
     if (options.exclusiveStart === true) o.exclusiveStart = true;
-    if (options.snapshot !== undefined) o.transaction = options.snapshot as Transaction;
-    return db.getRange(o) as Iterable<RangeEntry>;
+    if (view !== undefined) o.transaction = view.txn;
+    const lmdb = db.getRange(o) as Iterable<RangeEntry>;
+    let left = options.limit ?? Infinity;
+    if (left <= 0) return;
+    if (pending.length === 0) {
+      for (const entry of lmdb) {
+        yield entry;
+        if (--left === 0) return;
+      }
+      return;
+    }
+    const startId = options.start?.toString('latin1');
+    const extra = pendingInRange(pending, table, startId, options.end?.toString('latin1')).filter((e) => !(options.exclusiveStart === true && e.id === startId));
+    let i = 0;
+    for (const entry of lmdb) {
+      for (; i < extra.length && Buffer.compare(extra[i]!.key, entry.key) < 0; i++) {
+        const e = extra[i]!;
+        if (e.value === null) continue;
+        yield { key: e.key, value: e.value };
+        if (--left === 0) return;
+      }
+      const e = extra[i];
+      if (e !== undefined && e.key.equals(entry.key)) {
+        i++;
+        if (e.value === null) continue;
+        yield { key: e.key, value: e.value };
+      } else {
+        yield entry;
+      }
+      if (--left === 0) return;
+    }
+    for (; i < extra.length; i++) {
+      const e = extra[i]!;
+      if (e.value === null) continue;
+      yield { key: e.key, value: e.value };
+      if (--left === 0) return;
+    }
   }
 
   metaGet(key: string): Buffer | undefined {
-    return this.metaDb.getBinary(Buffer.from(key, 'utf8'));
+    return this.metaGetRaw(Buffer.from(key, 'utf8'));
   }
 
   metaGetRaw(key: Buffer): Buffer | undefined {
+    const pending = this.pendingValue('meta', key);
+    if (pending !== undefined) return pending ?? undefined;
     return this.metaDb.getBinary(key);
   }
 
   metaPut(key: string | Buffer, value: Buffer): void {
     assert(this.inWrite, 'meta put outside a write transaction');
-    this.metaDb.putSync(typeof key === 'string' ? Buffer.from(key, 'utf8') : key, value);
+    this.open.set('meta', typeof key === 'string' ? Buffer.from(key, 'utf8') : key, value);
   }
 
   metaRemove(key: string | Buffer): boolean {
     assert(this.inWrite, 'meta remove outside a write transaction');
-    return this.metaDb.removeSync(typeof key === 'string' ? Buffer.from(key, 'utf8') : key);
+    const k = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+    const existed = this.metaGetRaw(k) !== undefined;
+    this.open.set('meta', k, null);
+    return existed;
   }
 
-  /** Pins the current committed state for reads that span event-loop turns. Call done() after. */
+  /** Pins the current state for reads that span event-loop turns. Call done() after. */
   snapshot(): ReadSnapshot {
-    return this.root.useReadTransaction();
+    assert(!this.inWrite, 'snapshot inside a write transaction');
+    // Sealed, the pending generations the view holds never change.
+    if (!this.open.current.empty) this.sealOpen();
+    const txn = this.root.useReadTransaction();
+    const view: PinnedView = { txn, pending: [...this.sealed], done: () => txn.done() };
+    return view;
+  }
+
+  private sealOpen(): void {
+    this.sealed = [this.open.seal(), ...this.sealed];
+  }
+
+  private scheduleCommit(): void {
+    if (this.open.current.bytes >= BACKEND_LIMITS.commitBytes) this.startCommit();
+    else this.commitTimer ??= setTimeout(() => this.startCommit(), BACKEND_LIMITS.commitIntervalMs);
+  }
+
+  /** Seals the open generation and commits every sealed one to LMDB, unless a commit is running (then it follows). */
+  private startCommit(): void {
+    if (this.closed) return;
+    if (this.commitTimer !== null) {
+      clearTimeout(this.commitTimer);
+      this.commitTimer = null;
+    }
+    if (!this.open.current.empty) this.sealOpen();
+    if (this.committing !== null || this.sealed.length === 0 || this.failure !== null) return;
+    const batch = this.sealed;
+    const committed = this.root.batch(() => {
+      for (let g = batch.length - 1; g >= 0; g--) {
+        const gen = batch[g]!;
+        for (const slot of gen.kv.values()) void (slot.value === null ? this.kvDb.remove(slot.key) : this.kvDb.put(slot.key, slot.value));
+        for (const slot of gen.meta.values()) void (slot.value === null ? this.metaDb.remove(slot.key) : this.metaDb.put(slot.key, slot.value));
+      }
+    });
+    this.committing = Promise.resolve(committed).then(
+      () => {
+        // Visible in LMDB now (lmdb-js renews its read transaction before this runs); generations
+        // sealed meanwhile are newer, at the front.
+        this.sealed = this.sealed.slice(0, this.sealed.length - batch.length);
+        this.sizeCache = null;
+        this.committing = null;
+        if (this.sealed.length > 0) this.startCommit();
+      },
+      (e: unknown) => {
+        this.failure = new BackendFailedError(e);
+        this.committing = null;
+      },
+    );
+  }
+
+  /** Bytes written but not yet committed to LMDB. */
+  pendingBytes(): number {
+    let bytes = this.open.current.bytes;
+    for (const g of this.sealed) bytes += g.bytes;
+    return bytes;
+  }
+
+  /** Resolves once everything written so far is committed to LMDB (not necessarily fsynced). */
+  async settle(): Promise<void> {
+    this.startCommit();
+    const target = this.sealed[0];
+    while (target !== undefined && this.sealed.includes(target) && this.failure === null) await this.committing;
+    if (this.failure !== null) throw this.failure;
   }
 
   kvEntryCount(): number {
     const stats = this.kvDb.getStats() as { entryCount?: number };
     assert(typeof stats.entryCount === 'number', 'LMDB stats without entryCount');
-    return stats.entryCount;
+    let count = stats.entryCount;
+    for (const e of pendingInRange(this.pendingNow(), 'kv', undefined, undefined)) {
+      const inLmdb = this.kvDb.doesExist(e.key);
+      if (e.value !== null && !inLmdb) count++;
+      else if (e.value === null && inLmdb) count--;
+    }
+    return count;
   }
 
   /** Bytes of the LMDB file in use up to its last allocated page (what the quota counts). */
@@ -254,29 +461,28 @@ export class Backend {
    */
   async compactCopy(dir: string): Promise<void> {
     assert(!this.closed, 'copy of a closed backend');
+    assert(this.frozen, 'compacted copy of a backend that is not frozen');
+    await this.settle();
     await this.root.backup(dir, true);
   }
 
-  /** Forces everything committed so far to stable storage. */
-  sync(): Promise<void> {
+  /** Resolves once everything written so far is committed to LMDB and fsynced. */
+  async sync(): Promise<void> {
     assert(!this.closed, 'sync of a closed backend');
-    const root = this.root as unknown as RootWithSync;
-    const synced = new Promise<void>((resolve, reject) => {
-      root.sync((error?: unknown) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve()));
-    });
-    this.syncing.add(synced);
-    const forget = (): void => {
-      this.syncing.delete(synced);
-    };
-    synced.then(forget, forget);
-    return synced;
+    await this.settle();
+    await (this.root as unknown as RootWithFlushed).flushed;
   }
 
-  /** Closes the environment once the syncs in flight are done. */
+  /** Commits and fsyncs what is pending (unless a commit failed), then closes the environment. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
-    await Promise.allSettled([...this.syncing]);
-    await this.root.close();
+    try {
+      await this.sync();
+    } catch (e) {
+      if (!(e instanceof BackendFailedError)) throw e;
+    } finally {
+      this.closed = true;
+      await this.root.close();
+    }
   }
 }

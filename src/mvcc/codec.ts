@@ -1,7 +1,7 @@
 /**
- * On-disk format of the MVCC store. One LMDB environment per store directory, opened with
- * `noSync` (the Raft WAL is the source of truth; LMDB commits survive a process crash because
- * they are in the OS page cache, and `sync()` forces them to disk), holding two databases:
+ * On-disk format of the MVCC store. One LMDB environment per store directory (committed in the
+ * background and fsynced after each commit, see backend.ts; the Raft WAL is the source of truth
+ * for what is not yet), holding two databases:
  *
  * `kv` — every revision of every key, ordered by revision.
  *   key   = main (8 bytes, big-endian) ‖ sub (8 bytes, big-endian) [‖ 't' (0x74) for a tombstone]

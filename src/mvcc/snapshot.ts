@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
-import { Backend } from './backend.ts';
+import { Backend, BACKEND_LIMITS } from './backend.ts';
 import type { RangeEntry, ReadSnapshot } from './backend.ts';
 import { InvalidArgumentError, SnapshotCorruptError, StoreClosedError } from './errors.ts';
 import type { MvccLimits } from './limits.ts';
@@ -320,6 +320,8 @@ export async function restoreSnapshot(dir: string, source: AsyncIterable<Uint8Ar
       }
       q.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       parse();
+      // Memory stays bounded when the stream arrives faster than LMDB commits.
+      if (backend.pendingBytes() > BACKEND_LIMITS.commitBytes) await backend.settle();
       if (finished && q.available > 0) throw new SnapshotCorruptError('data after the trailer');
     }
     if (!finished) throw new SnapshotCorruptError('truncated stream');

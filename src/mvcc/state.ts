@@ -77,7 +77,8 @@ export class StoreState {
     let want = order[0]!;
     let wantMain = revs[want * 2]!;
     let wantSub = revs[want * 2 + 1]!;
-    this.backend.kvScan(revKey(wantMain, wantSub, false), (main, sub, record, length) => {
+    const last = order[order.length - 1]!;
+    this.backend.kvScan(revKey(wantMain, wantSub, false), revKey(revs[last * 2]!, revs[last * 2 + 1]!, false), (main, sub, record, length) => {
       if (main !== wantMain || sub !== wantSub) {
         // Another key's revision or a tombstone; passing the wanted revision means it is missing.
         assert(main < wantMain || (main === wantMain && sub < wantSub), `revision ${wantMain}.${wantSub} is in the index but not in the backend`);

@@ -646,7 +646,7 @@ export class MvccStore {
     return this.s.backend.sizeBytes();
   }
 
-  /** Forces all committed writes to disk (they are not fsynced one by one). */
+  /** Resolves once every write so far is committed to LMDB and fsynced (they are not, one by one). */
   sync(): Promise<void> {
     this.live();
     return this.s.backend.sync();

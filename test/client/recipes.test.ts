@@ -211,10 +211,12 @@ function suite(flavour: Flavour, size: number): void {
       terms.sort((a, b) => a.rev - b.rev);
       for (let i = 1; i < terms.length; i++) assert.ok(terms[i - 1]!.end <= terms[i]!.start, `term ${JSON.stringify(terms[i])} after ${JSON.stringify(terms[i - 1])}`);
       const expected = terms.flatMap((t) => [`c${t.who}`, `c${t.who}-again`]);
-      for (const deadline = Date.now() + 5_000; observed.length < expected.length && Date.now() < deadline; ) await sleep(20);
+      const last = expected[expected.length - 1];
+      for (const deadline = Date.now() + 5_000; observed[observed.length - 1] !== last && Date.now() < deadline; ) await sleep(20);
       stopObserving.abort();
       await observing;
-      assert.deepEqual(observed, expected, 'the observer saw every term, in order');
+      // The observer starts while the first leader may already have proclaimed: then it begins with that proclamation.
+      assert.deepEqual(observed, observed[0] === expected[1] ? expected.slice(1) : expected, 'the observer saw every term, in order');
 
       // A leader whose session ends is replaced, and its proclaim fails.
       const a = await contender(2);

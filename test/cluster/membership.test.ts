@@ -44,7 +44,8 @@ class Names {
     return text
       .replace(/https?:\/\/127\.0\.0\.1:\d+/g, (u) => this.map.get(u) ?? u)
       .replace(/\b[0-9a-f]{8,16}\b/g, (t) => this.map.get(t.replace(/^0+/, '')) ?? t)
-      .replace(/Member +</g, 'Member <');
+      // etcdctl prints ids with %16x: a shorter id is padded with spaces.
+      .replace(/(Member|cluster) +</g, '$1 <');
   }
 }
 

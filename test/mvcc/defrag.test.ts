@@ -15,9 +15,12 @@ async function bloated(dir: string): Promise<MvccStore> {
   let index = 0;
   for (let i = 0; i < 3000; i++) store.apply(++index, { op: 'put', request: { key: b(`big/${String(i).padStart(5, '0')}`), value: VALUE } });
   for (let i = 0; i < 20; i++) store.apply(++index, { op: 'put', request: { key: b(`keep/${i}`), value: b(`v${i}`) } });
+  // Committed to LMDB before they are deleted, so the file holds them all once.
+  await store.sync();
   store.apply(++index, { op: 'deleteRange', request: { key: b('big/'), rangeEnd: b('big0') } });
   store.apply(++index, { op: 'compact', revision: store.revision });
   await store.compactionDone();
+  await store.sync();
   return store;
 }
 

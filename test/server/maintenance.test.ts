@@ -87,9 +87,12 @@ test('defragment: the leader keeps leading; a write waits for it (applying is pa
     const leader = members.find((m) => m.status().role === 'leader')!;
     const value = Buffer.alloc(8 * 1024, 'v');
     for (let i = 0; i < 300; i += 30) await Promise.all(Array.from({ length: 30 }, (_, j) => leader.write({ op: 'put', request: { key: enc(`big/${i + j}`), value } }, null)));
+    // In the LMDB file before they are deleted, and the deletion too, so the file is mostly free pages.
+    await leader.mvcc().sync();
     await leader.write({ op: 'deleteRange', request: { key: enc('big/'), rangeEnd: enc('big0') } }, null);
     await leader.write({ op: 'compact', revision: leader.mvcc().revision }, null);
     await leader.mvcc().compactionDone();
+    await leader.mvcc().sync();
     const term = leader.status().raftTerm;
     const before = leader.mvcc().stats().dbBytes;
 
