@@ -19,8 +19,20 @@ interface Slot {
   value: Pending;
 }
 
-/** One table's pending writes in one generation, by the key's bytes as a latin1 string. */
-type Table = Map<string, Slot>;
+/**
+ * One table's pending writes in one generation, by the key's bytes as a latin1 string, with the
+ * lowest and highest id ever written to it (a rolled-back write may leave them wider): a range
+ * outside them skips the table without visiting its slots.
+ */
+class Table extends Map<string, Slot> {
+  low = '';
+  high = '';
+
+  widen(id: string): void {
+    if (this.size === 0 || id < this.low) this.low = id;
+    if (this.size === 0 || id > this.high) this.high = id;
+  }
+}
 
 export type TableName = 'kv' | 'meta';
 
@@ -33,8 +45,8 @@ interface Undo {
 }
 
 export class Generation {
-  readonly kv: Table = new Map();
-  readonly meta: Table = new Map();
+  readonly kv = new Table();
+  readonly meta = new Table();
   /** Bytes of the keys and values written to it (a slot written twice counts twice). */
   bytes = 0;
   sealed = false;
@@ -64,7 +76,9 @@ export function lookup(gens: GenerationList, name: TableName, id: string): Pendi
 export function pendingInRange(gens: GenerationList, name: TableName, start: string | undefined, end: string | undefined): Array<{ key: Buffer; id: string; value: Pending }> {
   const seen = new Map<string, { key: Buffer; id: string; value: Pending }>();
   for (const g of gens) {
-    for (const [id, slot] of g.table(name)) {
+    const table = g.table(name);
+    if (table.size === 0 || (start !== undefined && table.high < start) || (end !== undefined && table.low >= end)) continue;
+    for (const [id, slot] of table) {
       if (seen.has(id)) continue;
       if (start !== undefined && id < start) continue;
       if (end !== undefined && id >= end) continue;
@@ -112,8 +126,12 @@ export class OpenGeneration {
     const id = key.toString('latin1');
     const slot = table.get(id);
     this.journal.push({ table, id, before: slot?.value });
-    if (slot === undefined) table.set(id, { key, value });
-    else slot.value = value;
+    if (slot === undefined) {
+      table.widen(id);
+      table.set(id, { key, value });
+    } else {
+      slot.value = value;
+    }
     this.gen.bytes += key.length + (value?.length ?? 0);
   }
 
