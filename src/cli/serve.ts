@@ -3,9 +3,15 @@ import { Command, Option } from 'commander';
 import pino from 'pino';
 import { ConfigError, FLAG_HELP, FLAG_NAMES, SERVER_DEFAULTS, isBooleanSetting, resolveConfig, type ServerConfig } from '../server/config.ts';
 import { Member, type Logger } from '../server/member.ts';
-import { loadServerTls, type TlsMaterial } from '../server/tls.ts';
+import { loadTls, loadServerTls, type ServerTls, type TlsMaterial, type TlsRole } from '../server/tls.ts';
+import { watchTlsFiles } from '../server/tls-reload.ts';
 
-export type ClientApiStarter = (member: Member, config: ServerConfig, log: Logger, clientTls: TlsMaterial | null) => Promise<{ close(): Promise<void> }>;
+interface RunningClientApi {
+  reloadTls(material: TlsMaterial): void;
+  close(): Promise<void>;
+}
+
+export type ClientApiStarter = (member: Member, config: ServerConfig, log: Logger, clientTls: TlsMaterial | null) => Promise<RunningClientApi>;
 
 export function serveCommand(startClientApi: ClientApiStarter): Command {
   const cmd = new Command('serve').description('run a Conclave member (etcd-compatible flags)');
@@ -66,10 +72,12 @@ async function runUntilSignalled(config: ServerConfig, startClientApi: ClientApi
   }
   const api = await startClientApi(member, config, log, tls.client);
   log.info(`serving client requests on ${config.listenClientUrls.join(', ')} (data in ${config.dataDir})`);
+  const stopWatching = await watchCertificates(config, tls, { client: (m) => api.reloadTls(m), peer: (m) => member.reloadPeerTls(m) }, log);
   const shutdown = (signal: string): void => {
     if (shuttingDown) return;
     shuttingDown = true;
     log.info(`shutting down on ${signal}`);
+    for (const stop of stopWatching) stop();
     void (async () => {
       await api.close();
       await member.stop();
@@ -79,4 +87,20 @@ async function runUntilSignalled(config: ServerConfig, startClientApi: ClientApi
   void member.whenRemoved().then(() => shutdown('its removal from the cluster'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/**
+ * Watches the certificate, key and CA files of each side that has them (not --auto-tls ones,
+ * which this member made itself) and hands rotated material to `apply`. Returns the stoppers.
+ */
+async function watchCertificates(config: ServerConfig, tls: ServerTls, apply: Record<TlsRole, (m: TlsMaterial) => void>, log: Logger): Promise<Array<() => void>> {
+  const stoppers: Array<() => void> = [];
+  for (const role of ['client', 'peer'] as const) {
+    const material = tls[role];
+    if (material === null || material.selfSigned) continue;
+    const [settings, urls] = role === 'client' ? [config.clientTls, config.listenClientUrls] : [config.peerTls, config.listenPeerUrls];
+    const paths = [settings.certFile, settings.keyFile, settings.trustedCaFile].filter((p) => p !== '');
+    stoppers.push(await watchTlsFiles({ role, paths }, () => loadTls(role, settings, config.cipherSuites, urls, config.dataDir, log), apply[role], log));
+  }
+  return stoppers;
 }

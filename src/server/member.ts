@@ -573,6 +573,11 @@ export class Member {
     return this.members().find((m) => m.id === lead)?.clientUrls[0];
   }
 
+  /** New peer certificate material (rotated files) for the peer connections accepted or dialed from now on. */
+  reloadPeerTls(material: TlsMaterial): void {
+    this.transport.reloadTls(serverOptions(material), dialOptions(material));
+  }
+
   // ---- membership (the leader changes it; the API forwards from followers) ------------------
 
   /** A learner serves only serializable reads and Status (etcd 3.4's rule). */

@@ -17,9 +17,10 @@
  *    peers' certificates are not checked when dialing (etcd does the same), and requiring peer
  *    client certificates with it is refused at startup (etcd 3.4 silently drops that check).
  *
- * Files are read and checked once at startup; a bad one stops the member with etcd's wording
+ * Files are read and checked at startup; a bad one stops the member with etcd's wording
  * ("open …: no such file or directory", "tls: private key does not match public key", …),
- * prefixed by the flag that named it.
+ * prefixed by the flag that named it. Replaced files are read and checked the same way again
+ * (tls-reload.ts).
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';

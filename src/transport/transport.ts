@@ -138,8 +138,12 @@ export class Transport {
   private readonly inbound = new Set<net.Socket>();
   private stopped = false;
 
+  /** The dial options every peer uses for its next connection (replaced when certificates are reloaded). */
+  private readonly dialTls: { current: tls.ConnectionOptions | undefined };
+
   constructor(private readonly opts: TransportOptions) {
     this.limits = { ...TRANSPORT_LIMITS, ...opts.limits };
+    this.dialTls = { current: opts.tls?.dial };
     const serverTls = opts.tls?.server;
     if (serverTls !== undefined) {
       this.server = tls.createServer({ ...serverTls, handshakeTimeout: this.limits.tlsHandshakeTimeoutMs }, (socket) => this.accept(socket));
@@ -177,13 +181,22 @@ export class Transport {
     return typeof addr === 'object' && addr !== null ? addr.port : 0;
   }
 
+  /**
+   * New certificate material (rotated files): connections accepted or dialed from now on use
+   * it; established ones keep theirs, as in etcd.
+   */
+  reloadTls(server: tls.SecureContextOptions | undefined, dial: tls.ConnectionOptions): void {
+    if (server !== undefined && this.server instanceof tls.Server) this.server.setSecureContext(server);
+    this.dialTls.current = dial;
+  }
+
   /** Sets (or changes) the address of a peer. */
   setPeer(id: NodeId, url: string): void {
     if (id === this.opts.memberId) return;
     const existing = this.peers.get(id);
     if (existing !== undefined && existing.url === url) return;
     existing?.close();
-    this.peers.set(id, new Peer(id, url, this.opts, this.limits));
+    this.peers.set(id, new Peer(id, url, this.opts, this.limits, this.dialTls));
   }
 
   removePeer(id: NodeId): void {
@@ -420,6 +433,7 @@ class Peer {
     readonly url: string,
     private readonly opts: TransportOptions,
     private readonly limits: TransportLimits,
+    private readonly dialTls: { readonly current: tls.ConnectionOptions | undefined },
   ) {
     this.backoffMs = limits.reconnectBackoffMinMs;
   }
@@ -476,7 +490,7 @@ class Peer {
    * which it may carry frames (for TLS: once the peer's certificate passed the checks).
    */
   private dial(): DialedPeer {
-    return dialPeer(this.url, this.opts.tls?.dial);
+    return dialPeer(this.url, this.dialTls.current);
   }
 
   private dialFailed(e: Error): void {

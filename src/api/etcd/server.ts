@@ -102,6 +102,8 @@ function refuseOnLearner(member: Member, service: Service, impl: ServiceImpl): S
 export interface ClientApi {
   /** The bound ports, one per --listen-client-urls entry (useful when a URL asked for port 0). */
   ports(): number[];
+  /** New client certificate material (rotated files) for the https:// ports' next connections. */
+  reloadTls(material: TlsMaterial): void;
   close(): Promise<void>;
 }
 
@@ -259,6 +261,9 @@ export async function startClientApi(member: Member, config: ServerConfig, log: 
   leaderMonitor.start();
   return {
     ports: () => ports.map((p) => p.address().port),
+    reloadTls: (material) => {
+      for (const p of ports) p.reloadTls(serverOptions(material));
+    },
     close: async () => {
       leaderMonitor.stop();
       await Promise.all(ports.map((p) => p.close()));

@@ -77,6 +77,8 @@ export interface ClientPort {
    * muxCloseGraceMs), then destroys what is left. Resolves when every connection is closed.
    */
   close(graceMs?: number): Promise<void>;
+  /** New certificate material for connections accepted from now on (a plaintext port ignores it). */
+  reloadTls(tlsOptions: tls.SecureContextOptions): void;
   /** The internal servers, e.g. to read counters or attach listeners. */
   readonly http2Server: http2.Http2Server;
   readonly http1Server: http.Server;
@@ -235,6 +237,9 @@ export async function listenClientPort(
   return {
     address: () => front.address() as net.AddressInfo,
     close,
+    reloadTls: (tlsOptions: tls.SecureContextOptions): void => {
+      if (front instanceof tls.Server) front.setSecureContext(tlsOptions);
+    },
     http2Server: h2,
     http1Server: h1,
   };
