@@ -41,6 +41,7 @@ export function formatStatus(s: SnapshotStatus, format: string): string {
 /** The flags restore shares with serve (same names and meanings), with etcdctl's help texts. */
 const RESTORE_FLAGS: ReadonlyArray<readonly [flag: string, help: string]> = [
   [FLAG_NAMES.dataDir, 'path to the data directory (default "${name}.conclave")'],
+  [FLAG_NAMES.walDir, 'path to the WAL directory to use (default "${data-dir}/member/wal")'],
   [FLAG_NAMES.name, `human-readable name for this member (default "${SERVER_DEFAULTS.name}")`],
   [FLAG_NAMES.initialCluster, 'initial cluster configuration for restore bootstrap: name=peerURL,… (default "${name}=${initial-advertise-peer-urls}")'],
   [FLAG_NAMES.initialClusterToken, `initial cluster token for the cluster during restore bootstrap (default "${SERVER_DEFAULTS.initialClusterToken}")`],

@@ -12,6 +12,8 @@ export const SERVER_DEFAULTS = {
   name: 'default',
   /** Default: `${name}.conclave` in the working directory. */
   dataDir: '',
+  /** Default: the WAL lives in <data-dir>/member/wal. */
+  walDir: '',
   listenClientUrls: 'http://127.0.0.1:2379',
   advertiseClientUrls: 'http://127.0.0.1:2379',
   listenPeerUrls: 'http://127.0.0.1:2380',
@@ -83,6 +85,8 @@ export interface TlsSettings {
 export interface ServerConfig {
   readonly name: string;
   readonly dataDir: string;
+  /** A separate directory for the write-ahead log ('' : <data-dir>/member/wal), e.g. on a faster disk. */
+  readonly walDir: string;
   readonly listenClientUrls: readonly string[];
   readonly advertiseClientUrls: readonly string[];
   readonly listenPeerUrls: readonly string[];
@@ -128,6 +132,7 @@ type Key = keyof typeof SERVER_DEFAULTS;
 export const FLAG_NAMES: Record<Key, string> = {
   name: 'name',
   dataDir: 'data-dir',
+  walDir: 'wal-dir',
   listenClientUrls: 'listen-client-urls',
   advertiseClientUrls: 'advertise-client-urls',
   listenPeerUrls: 'listen-peer-urls',
@@ -165,6 +170,7 @@ export const FLAG_NAMES: Record<Key, string> = {
 export const FLAG_HELP: Record<Key, string> = {
   name: 'human-readable name for this member',
   dataDir: 'path to the data directory (default "${name}.conclave")',
+  walDir: 'path to a separate directory for the write-ahead log (default "${data-dir}/member/wal")',
   listenClientUrls: 'comma-separated URLs to listen on for client traffic',
   advertiseClientUrls: 'comma-separated client URLs of this member to advertise to the cluster',
   listenPeerUrls: 'comma-separated URLs to listen on for peer traffic',
@@ -368,6 +374,7 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
   return {
     name,
     dataDir: raw('dataDir') || `${name}.conclave`,
+    walDir: raw('walDir'),
     listenClientUrls: urls(raw('listenClientUrls'), FLAG_NAMES.listenClientUrls),
     advertiseClientUrls: urls(raw('advertiseClientUrls'), FLAG_NAMES.advertiseClientUrls),
     listenPeerUrls: urls(raw('listenPeerUrls'), FLAG_NAMES.listenPeerUrls),

@@ -3,7 +3,7 @@
  * it, shared by `conclave serve` (a new cluster) and `conclave snapshot restore` (a new cluster
  * seeded with a snapshot's data):
  *
- *   <data-dir>/member/wal/   the write-ahead log (src/wal)
+ *   <data-dir>/member/wal/   the write-ahead log (src/wal), unless --wal-dir names another place
  *   <data-dir>/member/snap/  Raft snapshot files (metadata; the state itself is the store)
  *   <data-dir>/member/db/    the MVCC store (LMDB)
  */
@@ -20,9 +20,9 @@ export interface DataDirPaths {
   readonly db: string;
 }
 
-export function dataDirPaths(dataDir: string): DataDirPaths {
+export function dataDirPaths(dataDir: string, walDir: string): DataDirPaths {
   const member = join(dataDir, 'member');
-  return { wal: join(member, 'wal'), snap: join(member, 'snap'), db: join(member, 'db') };
+  return { wal: walDir === '' ? join(member, 'wal') : walDir, snap: join(member, 'snap'), db: join(member, 'db') };
 }
 
 /** The flags that name a new cluster and this member in it. */

@@ -347,7 +347,7 @@ export class Member {
   static async start(config: ServerConfig, log: Logger, onFatal: (e: unknown) => void, peerTls?: TlsMaterial | null): Promise<Member> {
     const tls = peerTls !== undefined ? peerTls : await loadRoleTls('peer', config, log);
     requireTlsFor('peer', config.listenPeerUrls, tls);
-    const p = paths(config.dataDir);
+    const p = paths(config.dataDir, config.walDir);
     await mkdir(p.snap, { recursive: true });
     const durable = await openDurable(config, p, dialOptions(tls), log);
     for (const leftover of readdirSync(join(config.dataDir, 'member')).filter((f) => f.startsWith('db.incoming-'))) {

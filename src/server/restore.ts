@@ -51,20 +51,21 @@ async function step<T>(progress: RestoreProgress, name: string, totalBytes: numb
 }
 
 /**
- * Builds config.dataDir (which must be absent or empty) from the snapshot file for the member
+ * Builds config.dataDir (and config.walDir when given; each must be absent or empty) from the snapshot file for the member
  * config names in the cluster config.initialCluster describes. Unless skipHashCheck, the file's
  * digest is checked first. On failure nothing is left in the data directory.
  */
 export async function restoreSnapshotFile(
   file: string,
-  config: Pick<ServerConfig, 'dataDir' | 'initialCluster' | 'initialClusterToken' | 'initialAdvertisePeerUrls'>,
+  config: Pick<ServerConfig, 'dataDir' | 'walDir' | 'initialCluster' | 'initialClusterToken' | 'initialAdvertisePeerUrls'>,
   options: { skipHashCheck?: boolean; progress?: RestoreProgress } = {},
 ): Promise<RestoreResult> {
   const progress = options.progress ?? NO_PROGRESS;
   if (!(await isEmptyOrAbsent(config.dataDir))) throw new SnapshotFileError(`data-dir "${config.dataDir}" not empty or could not be read`);
+  if (config.walDir !== '' && !(await isEmptyOrAbsent(config.walDir))) throw new SnapshotFileError(`wal-dir "${config.walDir}" not empty or could not be read`);
   const info = await inspectSnapshotFile(file);
   if (options.skipHashCheck !== true) await step(progress, 'verifying', info.fileBytes, (advance) => verifySnapshotDigest(info, advance));
-  const p = dataDirPaths(config.dataDir);
+  const p = dataDirPaths(config.dataDir, config.walDir);
   try {
     await step(progress, 'restoring', info.bodyBytes, (advance) => MvccStore.restore(p.db, snapshotBody(info, advance)));
     const store = await MvccStore.open(p.db);
@@ -85,6 +86,7 @@ export async function restoreSnapshotFile(
     return { identity: clusterIdentity(config), revision, records: info.records };
   } catch (e) {
     await rm(join(config.dataDir, 'member'), { recursive: true, force: true });
+    if (config.walDir !== '') await rm(config.walDir, { recursive: true, force: true });
     throw e;
   }
 }

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -80,12 +80,16 @@ test('snapshot save from a 3-member cluster, restore into 3 new data dirs, and t
     assert.ok(s.totalKey > 70 && s.totalSize > 0 && s.hash > 0, status.stdout);
     assert.match((await conclave(['snapshot', 'status', file])).stdout, new RegExp(`^${s.hash.toString(16)}, ${s.revision}, ${s.totalKey}, \\d+(\\.\\d)? kB\\n$`));
 
+    // Member m1 keeps its WAL in a directory of its own (--wal-dir), from the restore on.
+    const walDir = join(dir, 'm1-wal');
     restored = await startCluster('conclave', 3, {
+      memberFlags: { 1: { 'wal-dir': walDir } },
       beforeStart: async (members, cluster) => {
         for (const m of members) {
           const r = await conclave([
             'snapshot', 'restore', file,
             '--data-dir', m.dataDir,
+            ...(m.name === 'm1' ? ['--wal-dir', walDir] : []),
             '--name', m.name,
             '--initial-cluster', cluster.initialCluster,
             '--initial-cluster-token', cluster.token,
@@ -119,6 +123,8 @@ test('snapshot save from a 3-member cluster, restore into 3 new data dirs, and t
     assert.equal(after.header.revision, expected.header.revision + 1);
     const hashes = (await ok(dst, ['endpoint', 'hashkv'])).trim().split('\n').map((l) => l.split(', ')[1]);
     assert.equal(new Set(hashes).size, 1, `members agree: ${hashes.join(' ')}`);
+    assert.ok(readdirSync(walDir).some((f) => f.endsWith('.wal')), 'm1 writes its WAL in --wal-dir');
+    assert.equal(existsSync(join(restored.members[1]!.dataDir, 'member', 'wal')), false, 'and not in its data dir');
   } finally {
     await source?.destroy();
     await restored?.destroy();
