@@ -1,5 +1,5 @@
 /**
- * Who may do what once auth is enabled: every API (KV, Watch, Lease, Cluster, Maintenance, Auth)
+ * Who may do what once auth is enabled: every API (KV, Watch, Lease, Lock, Election, Cluster, Maintenance, Auth)
  * called as no user, as a reader, as a writer, as root and with a bad token, over gRPC (token in
  * the `token` metadata), against etcd 3.4 and against Conclave. The expected matrix is written
  * below as etcd 3.4.23 answers it; each cell is the outcome ("ok", or the gRPC code and message).
@@ -19,7 +19,7 @@ import { etcdAvailable, startCluster, type Flavour, type ProcessCluster } from '
 
 const SUITE_LIMITS = {
   startMs: 30_000,
-  /** Both clusters, about 170 calls each. */
+  /** Both clusters, about 210 calls each. */
   suiteMs: 90_000,
   /** One call. */
   callMs: 10_000,
@@ -31,6 +31,8 @@ const Lease = etcdService('etcdserverpb.Lease');
 const Cluster = etcdService('etcdserverpb.Cluster');
 const Maintenance = etcdService('etcdserverpb.Maintenance');
 const Auth = etcdService('etcdserverpb.Auth');
+const Lock = etcdService('v3lockpb.Lock');
+const Election = etcdService('v3electionpb.Election');
 
 const SUBJECTS = ['none', 'reader', 'writer', 'root', 'bad token'] as const;
 type Subject = (typeof SUBJECTS)[number];
@@ -45,6 +47,10 @@ const AUTH_FAILED = '3 etcdserver: authentication failed, invalid user ID or pas
 const RAW_EMPTY = '2 auth: user name is empty';
 const RAW_DENIED = '2 auth: permission denied';
 const RAW_BAD_TOKEN = '2 auth: invalid auth token';
+// Lock and Election send their steps' errors as UNKNOWN, with the same texts.
+const R_EMPTY = '2 etcdserver: user name is empty';
+const R_DENIED = '2 etcdserver: permission denied';
+const R_BAD_TOKEN = '2 etcdserver: invalid auth token';
 // A refused watch: created and canceled at once, the gRPC error's text as the reason.
 const W_EMPTY = 'canceled: rpc error: code = InvalidArgument desc = etcdserver: user name is empty';
 const W_DENIED = 'canceled: rpc error: code = PermissionDenied desc = etcdserver: permission denied';
@@ -80,6 +86,16 @@ async function leaseWithKey(c: Ctx, key: string): Promise<string> {
   const lease = (await c.root(Lease, 'LeaseGrant', { TTL: 600 })).ID as string;
   await c.root(KV, 'Put', { key: b(key), value: b('v'), lease });
   return lease;
+}
+
+/** A lease granted by root, for a lock or a campaign. */
+async function rootLease(c: Ctx): Promise<string> {
+  return (await c.root(Lease, 'LeaseGrant', { TTL: 600 })).ID as string;
+}
+
+/** An election of a new name that root leads; its leader key. */
+async function rootLeads(c: Ctx, name: string): Promise<Record<string, unknown>> {
+  return (await c.root(Election, 'Campaign', { name: b(name), lease: await rootLease(c), value: b('root') })).leader as Record<string, unknown>;
 }
 
 const CASES: Case[] = [
@@ -152,6 +168,26 @@ const CASES: Case[] = [
     etcd: [OK, OK, OK, OK, OK],
   },
   { name: 'Lease.LeaseLeases', run: (c) => c.call(Lease, 'LeaseLeases', {}), etcd: [OK, OK, OK, OK, OK] },
+  // Lock and Election run their steps (a txn, reads, a watch, a delete) as the caller.
+  { name: 'Lock.Lock of a name under the roles', run: async (c) => c.call(Lock, 'Lock', { name: b(c.unique('k/lock')), lease: await rootLease(c) }), etcd: [R_EMPTY, R_DENIED, OK, OK, R_BAD_TOKEN] },
+  { name: 'Lock.Lock outside the roles', run: async (c) => c.call(Lock, 'Lock', { name: b(c.unique('x/lock')), lease: await rootLease(c) }), etcd: [R_EMPTY, R_DENIED, R_DENIED, OK, R_BAD_TOKEN] },
+  {
+    name: 'Lock.Unlock of a lock root holds',
+    run: async (c) => c.call(Lock, 'Unlock', { key: (await c.root(Lock, 'Lock', { name: b(c.unique('k/lock')), lease: await rootLease(c) })).key }),
+    etcd: [R_EMPTY, R_DENIED, OK, OK, R_BAD_TOKEN],
+  },
+  { name: 'Election.Campaign under the roles', run: async (c) => c.call(Election, 'Campaign', { name: b(c.unique('k/elect')), lease: await rootLease(c), value: b('v') }), etcd: [R_EMPTY, R_DENIED, OK, OK, R_BAD_TOKEN] },
+  {
+    name: 'Election.Leader of an election root leads',
+    run: async (c) => {
+      const name = c.unique('k/elect');
+      await rootLeads(c, name);
+      return c.call(Election, 'Leader', { name: b(name) });
+    },
+    etcd: [R_EMPTY, OK, OK, OK, R_BAD_TOKEN],
+  },
+  { name: 'Election.Proclaim as root\'s leader key', run: async (c) => c.call(Election, 'Proclaim', { leader: await rootLeads(c, c.unique('k/elect')), value: b('p') }), etcd: [R_EMPTY, R_DENIED, OK, OK, R_BAD_TOKEN] },
+  { name: 'Election.Resign of root\'s leader key', run: async (c) => c.call(Election, 'Resign', { leader: await rootLeads(c, c.unique('k/elect')) }), etcd: [R_EMPTY, R_DENIED, OK, OK, R_BAD_TOKEN] },
   { name: 'Cluster.MemberList', run: (c) => c.call(Cluster, 'MemberList', {}), etcd: [OK, OK, OK, OK, OK] },
   { name: 'Maintenance.Status', run: (c) => c.call(Maintenance, 'Status', {}), etcd: [OK, OK, OK, OK, OK] },
   { name: 'Maintenance.Alarm (list)', run: (c) => c.call(Maintenance, 'Alarm', {}), etcd: [OK, OK, OK, OK, RAW_BAD_TOKEN] },
