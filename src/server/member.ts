@@ -9,10 +9,11 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { WatchHub } from '../watch/index.ts';
 import { MvccStore, type DefragmentResult, type RangeRequest, type RangeResponse } from '../mvcc/index.ts';
 import { assert } from '../util/assert.ts';
+import { snapshotInstallCrashPoint } from '../util/test-hooks.ts';
 import { MemoryStorage } from '../raft/storage.ts';
 import type { ConfChange, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
 import { Transport, type ClusterMembership } from '../transport/transport.ts';
@@ -85,6 +86,32 @@ export interface MemberStatus {
 
 function incomingDir(p: Paths, index: number): string {
   return `${p.db}.incoming-${index}`;
+}
+
+/** Moves the (closed) store aside and the store received for the snapshot at `index` into its place. */
+async function swapInReceived(p: Paths, index: number): Promise<void> {
+  const old = `${p.db}.old`;
+  await rm(old, { recursive: true, force: true });
+  if (existsSync(p.db)) await rename(p.db, old);
+  await rename(incomingDir(p, index), p.db);
+  await rm(old, { recursive: true, force: true });
+}
+
+/**
+ * At startup: finishes the install of the snapshot at `index` (the last one the WAL holds) if a
+ * crash cut it short after the WAL recorded it but before its received store was swapped in, as
+ * etcd recovers its backend from the snapshot's db file; removes other received stores and a
+ * store left aside.
+ */
+async function recoverInstall(p: Paths, index: number, log: Logger): Promise<void> {
+  if (index > 0 && existsSync(incomingDir(p, index))) {
+    await swapInReceived(p, index);
+    log.warn(`finished installing the snapshot at index ${index}, which a restart had interrupted`);
+  }
+  const member = dirname(p.db);
+  for (const leftover of readdirSync(member).filter((f) => f.startsWith(`${basename(p.db)}.incoming-`) || f === `${basename(p.db)}.old`)) {
+    await rm(join(member, leftover), { recursive: true, force: true });
+  }
 }
 
 /** What was recovered from disk (or bootstrapped) before the member starts. */
@@ -350,9 +377,7 @@ export class Member {
     const p = paths(config.dataDir, config.walDir);
     await mkdir(p.snap, { recursive: true });
     const durable = await openDurable(config, p, dialOptions(tls), log);
-    for (const leftover of readdirSync(join(config.dataDir, 'member')).filter((f) => f.startsWith('db.incoming-'))) {
-      await rm(join(config.dataDir, 'member', leftover), { recursive: true, force: true });
-    }
+    await recoverInstall(p, durable.storage.snapshot().metadata.index, log);
     const tokens = tokenProvider(config.authToken, config.authTokenTtl);
     const lessor = new Lessor({ ttlSecondsMin: minLeaseTtlSeconds(config.heartbeatInterval, config.electionTimeout) });
     const store = await openStore(p.db, config, lessor);
@@ -861,11 +886,8 @@ export class Member {
     const dir = incomingDir(this.paths, snapshot.metadata.index);
     assert(existsSync(dir), `no received store for snapshot ${snapshot.metadata.index}`);
     await this.store.close();
-    const old = `${this.paths.db}.old`;
-    await rm(old, { recursive: true, force: true });
-    await rename(this.paths.db, old);
-    await rename(dir, this.paths.db);
-    await rm(old, { recursive: true, force: true });
+    snapshotInstallCrashPoint();
+    await swapInReceived(this.paths, snapshot.metadata.index);
     this.store = await openStore(this.paths.db, this.config, this.lessor);
     this.watchHub.replaceStore(this.store);
     this.auth.reload();

@@ -4,12 +4,14 @@
  * at start and again on every SIGUSR2 (so the harness changes a running member's faults by
  * rewriting the file and signalling it):
  *
- *   { "fsyncDelayMs": 0, "fsyncFailProbability": 0, "leaseClockOffsetMs": 0 }
+ *   { "fsyncDelayMs": 0, "fsyncFailProbability": 0, "leaseClockOffsetMs": 0, "killBeforeSnapshotInstall": 0 }
  *
- *   fsyncDelayMs          every WAL and snapshot sync waits this long first (a slow disk);
- *   fsyncFailProbability  each sync fails with EIO with this probability (the WAL then stops the
- *                         member, as it must after a failed fsync);
- *   leaseClockOffsetMs    added to the monotonic clock lease expiry reads (a forward clock jump).
+ *   fsyncDelayMs               every WAL and snapshot sync waits this long first (a slow disk);
+ *   fsyncFailProbability       each sync fails with EIO with this probability (the WAL then stops
+ *                              the member, as it must after a failed fsync);
+ *   leaseClockOffsetMs         added to the monotonic clock lease expiry reads (a forward clock jump);
+ *   killBeforeSnapshotInstall  1: the member SIGKILLs itself when it is about to swap in a received
+ *                              snapshot's store, after the WAL recorded the snapshot (a crash there).
  *
  * With the variable unset, `testHooks` is null and the callers bind their plain functions when
  * their module loads: nothing is read, no signal handler is installed, no hot path tests a flag.
@@ -22,9 +24,10 @@ export interface TestHookValues {
   readonly fsyncDelayMs: number;
   readonly fsyncFailProbability: number;
   readonly leaseClockOffsetMs: number;
+  readonly killBeforeSnapshotInstall: number;
 }
 
-const off: TestHookValues = { fsyncDelayMs: 0, fsyncFailProbability: 0, leaseClockOffsetMs: 0 };
+const off: TestHookValues = { fsyncDelayMs: 0, fsyncFailProbability: 0, leaseClockOffsetMs: 0, killBeforeSnapshotInstall: 0 };
 
 function read(path: string): TestHookValues {
   const raw = JSON.parse(readFileSync(path, 'utf8')) as Partial<Record<keyof TestHookValues, unknown>>;
@@ -33,7 +36,12 @@ function read(path: string): TestHookValues {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`${TEST_HOOKS_ENV} file ${path}: ${k} must be a number ≥ 0`);
     return v;
   };
-  return { fsyncDelayMs: num('fsyncDelayMs'), fsyncFailProbability: num('fsyncFailProbability'), leaseClockOffsetMs: num('leaseClockOffsetMs') };
+  return {
+    fsyncDelayMs: num('fsyncDelayMs'),
+    fsyncFailProbability: num('fsyncFailProbability'),
+    leaseClockOffsetMs: num('leaseClockOffsetMs'),
+    killBeforeSnapshotInstall: num('killBeforeSnapshotInstall'),
+  };
 }
 
 function install(path: string | undefined): { current: TestHookValues } | null {
@@ -63,3 +71,10 @@ export function withSyncFaults<A extends unknown[]>(sync: (...args: A) => Promis
 /** performance.now(), plus the hooks' clock offset when they are active. */
 export const hookedMonotonicClock: () => number =
   testHooks === null ? () => performance.now() : () => performance.now() + testHooks!.current.leaseClockOffsetMs;
+
+/** Where a received snapshot's store is about to be swapped in: the member dies here if the hooks say so. */
+export function snapshotInstallCrashPoint(): void {
+  if (testHooks === null || testHooks.current.killBeforeSnapshotInstall === 0) return;
+  process.stderr.write('test hook: SIGKILL before swapping in the received snapshot\n');
+  process.kill(process.pid, 'SIGKILL');
+}

@@ -59,7 +59,7 @@ export interface LeaderObservation {
   readonly term: number;
 }
 
-const noHooks: TestHookValues = { fsyncDelayMs: 0, fsyncFailProbability: 0, leaseClockOffsetMs: 0 };
+const noHooks: TestHookValues = { fsyncDelayMs: 0, fsyncFailProbability: 0, leaseClockOffsetMs: 0, killBeforeSnapshotInstall: 0 };
 
 export class FaultCluster {
   readonly network: Network;
