@@ -12,11 +12,12 @@
  * behind: recoverDefrag (run before a store opens) puts one back at <dir> and removes the rest.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, open as openFile, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { assert } from './assert.ts';
 import { Backend } from './backend.ts';
 import { decodeU64, metaKeys } from './codec.ts';
+import { fsyncPath } from '../util/fsync.ts';
 
 export interface DefragPaths {
   readonly dir: string;
@@ -31,15 +32,6 @@ export function defragPaths(dir: string): DefragPaths {
 
 /** LMDB's data file inside a store directory. */
 export const DATA_FILE = 'data.mdb';
-
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await openFile(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /** After a crash during a defragmentation: one complete store at <dir>, no leftovers. */
 export async function recoverDefrag(dir: string): Promise<void> {

@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { Backend, BACKEND_LIMITS } from './backend.ts';
+import { fsyncPath } from '../util/fsync.ts';
 import type { RangeEntry, ReadSnapshot } from './backend.ts';
 import { InvalidArgumentError, SnapshotCorruptError, StoreClosedError } from './errors.ts';
 import type { MvccLimits } from './limits.ts';
@@ -329,6 +330,8 @@ export async function restoreSnapshot(dir: string, source: AsyncIterable<Uint8Ar
     await backend.sync();
     await backend.close();
     await rename(tmp, dir);
+    // Durable before anyone relies on it (a member records the Raft snapshot next).
+    await fsyncPath(dirname(dir));
     ok = true;
   } finally {
     if (!ok) {

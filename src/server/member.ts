@@ -14,6 +14,7 @@ import { WatchHub } from '../watch/index.ts';
 import { MvccStore, type DefragmentResult, type RangeRequest, type RangeResponse } from '../mvcc/index.ts';
 import { assert } from '../util/assert.ts';
 import { snapshotInstallCrashPoint } from '../util/test-hooks.ts';
+import { fsyncPath } from '../util/fsync.ts';
 import { MemoryStorage } from '../raft/storage.ts';
 import type { ConfChange, MsgSnap, NodeId, Role, Snapshot } from '../raft/types.ts';
 import { Transport, type ClusterMembership } from '../transport/transport.ts';
@@ -94,6 +95,7 @@ async function swapInReceived(p: Paths, index: number): Promise<void> {
   await rm(old, { recursive: true, force: true });
   if (existsSync(p.db)) await rename(p.db, old);
   await rename(incomingDir(p, index), p.db);
+  await fsyncPath(dirname(p.db));
   await rm(old, { recursive: true, force: true });
 }
 
