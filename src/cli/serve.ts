@@ -99,7 +99,7 @@ async function watchCertificates(config: ServerConfig, tls: ServerTls, apply: Re
     const material = tls[role];
     if (material === null || material.selfSigned) continue;
     const [settings, urls] = role === 'client' ? [config.clientTls, config.listenClientUrls] : [config.peerTls, config.listenPeerUrls];
-    const paths = [settings.certFile, settings.keyFile, settings.trustedCaFile].filter((p) => p !== '');
+    const paths = [settings.certFile, settings.keyFile, settings.trustedCaFile, settings.crlFile].filter((p) => p !== '');
     stoppers.push(await watchTlsFiles({ role, paths }, () => loadTls(role, settings, config.cipherSuites, urls, config.dataDir, log), apply[role], log));
   }
   return stoppers;

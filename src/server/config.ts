@@ -49,12 +49,14 @@ export const SERVER_DEFAULTS = {
   trustedCaFile: '',
   clientCertAuth: false,
   autoTls: false,
+  clientCrlFile: '',
   // Peer TLS (the peer transport).
   peerCertFile: '',
   peerKeyFile: '',
   peerTrustedCaFile: '',
   peerClientCertAuth: false,
   peerAutoTls: false,
+  peerCrlFile: '',
   /** TLS 1.2 cipher suites (IANA names, comma-separated) for client and peer TLS; '' = the library's defaults. */
   cipherSuites: '',
   /** With peer client-certificate auth: the only Common Name a member's certificate may carry ('' = any). */
@@ -80,6 +82,8 @@ export interface TlsSettings {
   readonly clientCertAuth: boolean;
   /** Make (or reuse) a self-signed certificate under <data-dir>/fixtures when no files are given. */
   readonly autoTls: boolean;
+  /** PEM certificate revocation lists: a connecting side's certificate listed there is refused ('' = none). */
+  readonly crlFile: string;
 }
 
 export interface ServerConfig {
@@ -156,11 +160,13 @@ export const FLAG_NAMES: Record<Key, string> = {
   trustedCaFile: 'trusted-ca-file',
   clientCertAuth: 'client-cert-auth',
   autoTls: 'auto-tls',
+  clientCrlFile: 'client-crl-file',
   peerCertFile: 'peer-cert-file',
   peerKeyFile: 'peer-key-file',
   peerTrustedCaFile: 'peer-trusted-ca-file',
   peerClientCertAuth: 'peer-client-cert-auth',
   peerAutoTls: 'peer-auto-tls',
+  peerCrlFile: 'peer-crl-file',
   peerCertAllowedCn: 'peer-cert-allowed-cn',
   cipherSuites: 'cipher-suites',
   authToken: 'auth-token',
@@ -194,11 +200,13 @@ export const FLAG_HELP: Record<Key, string> = {
   trustedCaFile: 'path to the client server TLS trusted CA cert file (client certificates are then required)',
   clientCertAuth: 'enable client cert authentication',
   autoTls: 'client TLS using generated certificates',
+  clientCrlFile: 'path to the client certificate revocation list (PEM): a client certificate listed there is refused',
   peerCertFile: 'path to the peer server TLS cert file',
   peerKeyFile: 'path to the peer server TLS key file',
   peerTrustedCaFile: 'path to the peer server TLS trusted CA file (peer certificates are then required)',
   peerClientCertAuth: 'enable peer client cert authentication',
   peerAutoTls: 'peer TLS using generated certificates',
+  peerCrlFile: 'path to the peer certificate revocation list (PEM): a member certificate listed there is refused',
   peerCertAllowedCn: 'allowed CN for inter peer authentication',
   cipherSuites: 'comma-separated TLS 1.2 cipher suites (IANA names) for client and peer TLS; empty: the TLS library\'s defaults',
   authToken: "auth token type and options: 'simple' or 'jwt,pub-key=<file>,priv-key=<file>,sign-method=<RS256|…|ES512>[,ttl=5m]'",
@@ -222,6 +230,7 @@ const CONFIG_FILE_SECTIONS: Record<string, string> = {
 /** Settings whose name in a config-file section is not the flag's name with the section's prefix. */
 const CONFIG_FILE_RENAMES: Record<string, string> = {
   'peer-allowed-cn': 'peer-cert-allowed-cn',
+  'crl-file': 'client-crl-file',
 };
 
 /**
@@ -356,12 +365,13 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     throw new ConfigError(`--election-timeout[${electionTimeout}ms] should be at least as 5 times as --heartbeat-interval[${heartbeatInterval}ms]`);
   }
   const quota = positiveInt(raw('quotaBackendBytes'), FLAG_NAMES.quotaBackendBytes, true);
-  const tlsSettings = (keys: readonly [Key, Key, Key, Key, Key]): TlsSettings => ({
+  const tlsSettings = (keys: readonly [Key, Key, Key, Key, Key, Key]): TlsSettings => ({
     certFile: raw(keys[0]),
     keyFile: raw(keys[1]),
     trustedCaFile: raw(keys[2]),
     clientCertAuth: bool(raw(keys[3]), FLAG_NAMES[keys[3]]),
     autoTls: bool(raw(keys[4]), FLAG_NAMES[keys[4]]),
+    crlFile: raw(keys[5]),
   });
   let authToken: TokenOptions;
   try {
@@ -393,8 +403,8 @@ export function resolveConfig(flags: Readonly<Record<string, string | undefined>
     maxTxnOps: positiveInt(raw('maxTxnOps'), FLAG_NAMES.maxTxnOps),
     logLevel,
     strictReconfigCheck: bool(raw('strictReconfigCheck'), FLAG_NAMES.strictReconfigCheck),
-    clientTls: tlsSettings(['certFile', 'keyFile', 'trustedCaFile', 'clientCertAuth', 'autoTls']),
-    peerTls: tlsSettings(['peerCertFile', 'peerKeyFile', 'peerTrustedCaFile', 'peerClientCertAuth', 'peerAutoTls']),
+    clientTls: tlsSettings(['certFile', 'keyFile', 'trustedCaFile', 'clientCertAuth', 'autoTls', 'clientCrlFile']),
+    peerTls: tlsSettings(['peerCertFile', 'peerKeyFile', 'peerTrustedCaFile', 'peerClientCertAuth', 'peerAutoTls', 'peerCrlFile']),
     peerCertAllowedCn: raw('peerCertAllowedCn'),
     cipherSuites: cipherSuites(raw('cipherSuites')),
     authToken,

@@ -9,6 +9,8 @@
  *    no --trusted-ca-file is given). The verified certificate's CN is the user, as in etcd;
  *  - --auto-tls: no files given, use a self-signed certificate (self-signed-cert.ts); given
  *    files win, with a warning;
+ *  - --client-crl-file: certificate revocation lists (PEM); a connecting client whose certificate
+ *    one of them lists is refused at the handshake;
  *  - the --peer-* flags mean the same for peer connections, in both directions: the listener
  *    serves the peer certificate (and with --peer-client-cert-auth requires one from the
  *    dialing member, chained to --peer-trusted-ca-file), and the dialer presents the same
@@ -38,6 +40,8 @@ export interface TlsMaterial {
   readonly key: Buffer;
   /** CA certificates that the other side's certificate must chain to; undefined: the system's. */
   readonly ca: Buffer | undefined;
+  /** Revocation lists a connecting side's certificate is checked against; undefined: none. */
+  readonly crl: Buffer | undefined;
   /** Require a verified certificate from whoever connects. */
   readonly clientCertAuth: boolean;
   /** The certificate is our own --auto-tls one: others' certificates are not verified on dialing. */
@@ -56,9 +60,9 @@ interface TlsLog {
   warn(message: string): void;
 }
 
-const FLAGS: Record<TlsRole, { cert: string; key: string; ca: string; clientCertAuth: string; autoTls: string }> = {
-  client: { cert: '--cert-file', key: '--key-file', ca: '--trusted-ca-file', clientCertAuth: '--client-cert-auth', autoTls: '--auto-tls' },
-  peer: { cert: '--peer-cert-file', key: '--peer-key-file', ca: '--peer-trusted-ca-file', clientCertAuth: '--peer-client-cert-auth', autoTls: '--peer-auto-tls' },
+const FLAGS: Record<TlsRole, { cert: string; key: string; ca: string; clientCertAuth: string; autoTls: string; crl: string }> = {
+  client: { cert: '--cert-file', key: '--key-file', ca: '--trusted-ca-file', clientCertAuth: '--client-cert-auth', autoTls: '--auto-tls', crl: '--client-crl-file' },
+  peer: { cert: '--peer-cert-file', key: '--peer-key-file', ca: '--peer-trusted-ca-file', clientCertAuth: '--peer-client-cert-auth', autoTls: '--peer-auto-tls', crl: '--peer-crl-file' },
 };
 
 /** Reads a file; a failure reads as Go's "open <path>: <reason>", after the flag. */
@@ -135,7 +139,12 @@ export async function loadTls(role: TlsRole, settings: TlsSettings, cipherSuites
     const authorities = orConfigError(() => certificates(ca!), `${flags.ca}: ${settings.trustedCaFile}`);
     if (authorities.length === 0) throw new ConfigError(`${flags.ca}: ${settings.trustedCaFile}: no PEM certificate found`);
   }
-  return { cert, key, ca, clientCertAuth: settings.clientCertAuth || ca !== undefined, selfSigned, ciphers: opensslCiphers(cipherSuites) };
+  let crl: Buffer | undefined;
+  if (settings.crlFile !== '') {
+    crl = readFile(settings.crlFile, flags.crl);
+    if (!/-----BEGIN X509 CRL-----/.test(crl.toString('latin1'))) throw new ConfigError(`${flags.crl}: ${settings.crlFile}: no PEM certificate revocation list found`);
+  }
+  return { cert, key, ca, crl, clientCertAuth: settings.clientCertAuth || ca !== undefined, selfSigned, ciphers: opensslCiphers(cipherSuites) };
 }
 
 /** Throws etcd's error for an https:// URL when there is no certificate to serve it with. */
@@ -169,7 +178,15 @@ export async function loadServerTls(config: ServerConfig, log: TlsLog): Promise<
 
 /** Options of a TLS server (the client port, the peer listener). */
 export function serverOptions(m: TlsMaterial): tls.TlsOptions {
-  return { cert: m.cert, key: m.key, ca: m.ca, requestCert: m.clientCertAuth, rejectUnauthorized: m.clientCertAuth, ...(m.ciphers !== undefined ? { ciphers: m.ciphers } : {}) };
+  return {
+    cert: m.cert,
+    key: m.key,
+    ca: m.ca,
+    requestCert: m.clientCertAuth,
+    rejectUnauthorized: m.clientCertAuth,
+    ...(m.crl !== undefined ? { crl: m.crl } : {}),
+    ...(m.ciphers !== undefined ? { ciphers: m.ciphers } : {}),
+  };
 }
 
 /** Options for dialing a peer: our certificate as client certificate, the peer's verified unless self-signed. */

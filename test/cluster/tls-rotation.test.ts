@@ -3,18 +3,20 @@
  * and peer URLs gets its certificate and key files replaced on disk. New connections (a client's,
  * a peer's) are then served the new certificate, while the clients already connected carry on;
  * replaced files that do not fit together (a key that is not the certificate's) are refused with
- * a warning and the previous certificate stays in use.
+ * a warning and the previous certificate stays in use. A client certificate that a replaced
+ * --client-crl-file revokes is refused from then on.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import https from 'node:https';
 import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
 import { startCluster, type ProcessCluster } from '../helpers/processes.ts';
-import { makeTestPki, type KeyPair, type TestPki } from '../helpers/pki.ts';
+import { makeCrl, makeTestPki, type KeyPair, type TestPki } from '../helpers/pki.ts';
 import { TLS_RELOAD_LIMITS } from '../../src/server/tls-reload.ts';
 
 const LIMITS = {
@@ -28,12 +30,17 @@ let dir: string;
 let pki: TestPki;
 let cluster: ProcessCluster;
 let live: KeyPair;
+/** Member 0's --client-crl-file. */
+let crl: string;
 
-/** The common name of the certificate served at a URL's host and port (verified against the CA). */
-function servedCn(url: string): Promise<string> {
+/**
+ * The common name of the certificate served at a URL's host and port (verified against the CA),
+ * connecting with the client certificate `as` (default: the server's, which members use).
+ */
+function servedCn(url: string, as: KeyPair = pki.server): Promise<string> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: u.hostname, port: Number(u.port), ca: readFileSync(pki.ca), cert: readFileSync(pki.server.cert), key: readFileSync(pki.server.key) }, () => {
+    const socket = tls.connect({ host: u.hostname, port: Number(u.port), ca: readFileSync(pki.ca), cert: readFileSync(as.cert), key: readFileSync(as.key) }, () => {
       const cn = socket.getPeerX509Certificate()?.subject.match(/CN=([^\n]+)/)?.[1] ?? '';
       socket.end();
       resolve(cn);
@@ -59,6 +66,8 @@ before(async () => {
   pki = await makeTestPki(join(dir, 'pki'));
   live = { cert: join(dir, 'live.pem'), key: join(dir, 'live-key.pem') };
   install(pki.server);
+  crl = join(dir, 'crl.pem');
+  await makeCrl(pki, [], crl);
   cluster = await startCluster('conclave', 3, {
     clientScheme: 'https',
     peerScheme: 'https',
@@ -66,7 +75,7 @@ before(async () => {
     flags: { 'trusted-ca-file': pki.ca, 'peer-trusted-ca-file': pki.ca, 'peer-client-cert-auth': 'true' },
     memberFlags: {
       // Member 0 serves the files that get replaced; the others keep theirs.
-      0: { 'cert-file': live.cert, 'key-file': live.key, 'peer-cert-file': live.cert, 'peer-key-file': live.key },
+      0: { 'cert-file': live.cert, 'key-file': live.key, 'peer-cert-file': live.cert, 'peer-key-file': live.key, 'client-crl-file': crl },
       1: { 'cert-file': pki.server.cert, 'key-file': pki.server.key, 'peer-cert-file': pki.server.cert, 'peer-key-file': pki.server.key },
       2: { 'cert-file': pki.server.cert, 'key-file': pki.server.key, 'peer-cert-file': pki.server.cert, 'peer-key-file': pki.server.key },
     },
@@ -111,4 +120,28 @@ test('replaced certificate files are served to new client and peer connections; 
   } finally {
     etcd.close();
   }
+});
+
+/** GET /health with the client certificate `as`: "ok", or why the request failed. */
+function healthAs(url: string, as: KeyPair): Promise<string> {
+  return new Promise((resolve) => {
+    const req = https.get(`${url}/health`, { ca: readFileSync(pki.ca), cert: readFileSync(as.cert), key: readFileSync(as.key), agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200 ? 'ok' : `HTTP ${res.statusCode}`));
+    });
+    req.on('error', (e) => resolve(e.message));
+  });
+}
+
+test('a client certificate that a replaced --client-crl-file revokes is refused; others still connect', async () => {
+  const m0 = cluster.members[0]!;
+  // A good pair again (the test before left a mismatched one, which holds back any reload).
+  install(pki.server);
+  await until('client port with the good pair again', m0.clientUrl, 'server');
+  assert.equal(await healthAs(m0.clientUrl, pki.client), 'ok', 'alice is served before the revocation');
+  await makeCrl(pki, [pki.client], crl);
+  let outcome = 'ok';
+  for (const deadline = Date.now() + LIMITS.rotationMs; outcome === 'ok' && Date.now() < deadline; await sleep(LIMITS.pollMs)) outcome = await healthAs(m0.clientUrl, pki.client);
+  assert.notEqual(outcome, 'ok', `alice is refused once her certificate is on the list:\n${m0.output.slice(-3000)}`);
+  assert.equal(await healthAs(m0.clientUrl, pki.server), 'ok', 'a certificate not on the list is still served');
 });

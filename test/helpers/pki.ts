@@ -29,6 +29,8 @@ export interface KeyPair {
 export interface TestPki {
   readonly dir: string;
   readonly ca: string;
+  /** The CA's key (to sign revocation lists). */
+  readonly caKey: string;
   /** CN "server", SAN IP:127.0.0.1 and DNS:localhost; serverAuth and clientAuth. */
   readonly server: KeyPair;
   /** CN "alice", signed by the CA. */
@@ -90,5 +92,21 @@ export async function makeTestPki(dir: string): Promise<TestPki> {
     issue(dir, 'other-client', otherCa, 'alice', PKI_LIMITS.validDays),
     issue(dir, 'elsewhere', ca, 'server', PKI_LIMITS.validDays, 'IP:192.0.2.1'),
   ]);
-  return { dir, ca: ca.cert, server, client, expired, otherCa: otherCa.cert, otherServer, otherClient, mismatched: { cert: server.cert, key: client.key }, elsewhere };
+  return { dir, ca: ca.cert, caKey: ca.key, server, client, expired, otherCa: otherCa.cert, otherServer, otherClient, mismatched: { cert: server.cert, key: client.key }, elsewhere };
+}
+
+/**
+ * Writes to `out` a revocation list (PEM) of the test CA that lists `revoked` (none: an empty
+ * list), made with `openssl ca` and a throwaway database under the PKI's directory.
+ */
+export async function makeCrl(pki: TestPki, revoked: readonly KeyPair[], out: string): Promise<void> {
+  const db = join(pki.dir, `crl-db-${randomBytes(4).toString('hex')}`);
+  mkdirSync(db);
+  writeFileSync(join(db, 'index.txt'), '');
+  writeFileSync(join(db, 'crlnumber'), '01\n');
+  const config = join(db, 'ca.cnf');
+  writeFileSync(config, ['[ ca ]', 'default_ca = test_ca', '[ test_ca ]', `database = ${join(db, 'index.txt')}`, `crlnumber = ${join(db, 'crlnumber')}`, 'default_md = sha256', `default_crl_days = ${PKI_LIMITS.validDays}`].join('\n'));
+  const ca = ['-config', config, '-keyfile', pki.caKey, '-cert', pki.ca];
+  for (const pair of revoked) await openssl(['ca', ...ca, '-revoke', pair.cert]);
+  await openssl(['ca', ...ca, '-gencrl', '-out', out]);
 }

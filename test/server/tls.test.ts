@@ -34,8 +34,8 @@ const quiet = { info() {}, warn() {} };
 
 test('TLS flags, their environment variables and etcd’s config-file sections', () => {
   const c = resolveConfig({ 'cert-file': 'c.pem', 'key-file': 'k.pem', 'client-cert-auth': 'true', 'peer-auto-tls': '1' }, { CONCLAVE_TRUSTED_CA_FILE: 'ca.pem', CONCLAVE_PEER_CLIENT_CERT_AUTH: 'True' });
-  assert.deepEqual(c.clientTls, { certFile: 'c.pem', keyFile: 'k.pem', trustedCaFile: 'ca.pem', clientCertAuth: true, autoTls: false });
-  assert.deepEqual(c.peerTls, { certFile: '', keyFile: '', trustedCaFile: '', clientCertAuth: true, autoTls: true });
+  assert.deepEqual(c.clientTls, { certFile: 'c.pem', keyFile: 'k.pem', trustedCaFile: 'ca.pem', clientCertAuth: true, autoTls: false, crlFile: '' });
+  assert.deepEqual(c.peerTls, { certFile: '', keyFile: '', trustedCaFile: '', clientCertAuth: true, autoTls: true, crlFile: '' });
   assert.throws(() => resolveConfig({ 'auto-tls': 'yes' }, {}), /invalid boolean value "yes" for --auto-tls/);
 
   const file = join(dir, 'etcd.yml');
@@ -49,6 +49,7 @@ test('TLS flags, their environment variables and etcd’s config-file sections',
       '  client-cert-auth: true',
       '  trusted-ca-file: /c/ca.pem',
       '  auto-tls: false',
+      '  crl-file: /c/crl.pem',
       'peer-transport-security:',
       '  cert-file: /p/cert.pem',
       '  key-file: "/p/key.pem"',
@@ -56,19 +57,21 @@ test('TLS flags, their environment variables and etcd’s config-file sections',
       '  trusted-ca-file:',
       '  auto-tls: false',
       '  allowed-cn: member',
+      '  crl-file: /p/crl.pem',
       'snapshot-count: 5',
     ].join('\n'),
   );
   const f = resolveConfig({ 'config-file': file }, { CONCLAVE_PEER_TRUSTED_CA_FILE: '/env/ca.pem' });
   assert.equal(f.name, 'm1');
   assert.equal(f.snapshotCount, 5);
-  assert.deepEqual(f.clientTls, { certFile: '/c/cert.pem', keyFile: '/c/key.pem', trustedCaFile: '/c/ca.pem', clientCertAuth: true, autoTls: false });
-  assert.deepEqual(f.peerTls, { certFile: '/p/cert.pem', keyFile: '/p/key.pem', trustedCaFile: '/env/ca.pem', clientCertAuth: true, autoTls: false });
+  assert.deepEqual(f.clientTls, { certFile: '/c/cert.pem', keyFile: '/c/key.pem', trustedCaFile: '/c/ca.pem', clientCertAuth: true, autoTls: false, crlFile: '/c/crl.pem' });
+  assert.deepEqual(f.peerTls, { certFile: '/p/cert.pem', keyFile: '/p/key.pem', trustedCaFile: '/env/ca.pem', clientCertAuth: true, autoTls: false, crlFile: '/p/crl.pem' });
   assert.equal(f.peerCertAllowedCn, 'member');
   assert.equal(resolveConfig({ 'peer-cert-allowed-cn': 'm' }, {}).peerCertAllowedCn, 'm');
   assert.equal(resolveConfig({}, {}).peerCertAllowedCn, '');
-  writeFileSync(file, 'peer-transport-security:\n  crl-file: /x\n');
-  assert.throws(() => resolveConfig({ 'config-file': file }, {}), /unknown setting "peer-crl-file"/);
+  assert.equal(resolveConfig({ 'client-crl-file': '/f' }, { CONCLAVE_PEER_CRL_FILE: '/e' }).peerTls.crlFile, '/e');
+  writeFileSync(file, 'peer-transport-security:\n  crl-check: true\n');
+  assert.throws(() => resolveConfig({ 'config-file': file }, {}), /unknown setting "peer-crl-check"/);
 });
 
 function clientConfig(flags: Record<string, string>) {
@@ -92,6 +95,8 @@ test('the certificate, key and CA are checked at startup, with etcd’s texts', 
     [{ 'cert-file': pki.server.cert, 'key-file': pki.server.cert }, /tls: failed to find any PEM data in key input/],
     [{ 'cert-file': pki.server.cert, 'key-file': pki.server.key, 'trusted-ca-file': '/no/ca.pem' }, /^--trusted-ca-file: open \/no\/ca\.pem: no such file or directory$/],
     [{ 'cert-file': pki.server.cert, 'key-file': pki.server.key, 'trusted-ca-file': pki.server.key }, /--trusted-ca-file: .*: no PEM certificate found/],
+    [{ 'cert-file': pki.server.cert, 'key-file': pki.server.key, 'client-crl-file': '/no/crl.pem' }, /^--client-crl-file: open \/no\/crl\.pem: no such file or directory$/],
+    [{ 'cert-file': pki.server.cert, 'key-file': pki.server.key, 'client-crl-file': pki.ca }, /--client-crl-file: .*: no PEM certificate revocation list found/],
   ];
   for (const [flags, expected] of cases) await assert.rejects(load(flags), (e: Error) => e instanceof ConfigError && expected.test(e.message), JSON.stringify(flags));
 

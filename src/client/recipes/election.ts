@@ -9,45 +9,21 @@
  * speak for a later term.
  */
 import { CompactedError, ElectionNoLeaderError, ElectionNotLeaderError, IndeterminateError, SessionExpiredError } from '../errors.ts';
-import type { Client } from '../client.ts';
 import type { Bytes, KeyValue, ResponseHeader } from '../kv.ts';
-import type { Lease } from '../lease.ts';
 import { compare, getAt, op, type Compare } from '../txn.ts';
 import { anySignal, checkSignal, waitDeletes, waitEvent } from './wait.ts';
+import { Contender } from './contender.ts';
 
-export class Election {
-  private readonly pfx: string;
-  private leaderKey: string | undefined;
-  private leaderRev = 0;
-  private hdr: ResponseHeader | undefined;
-
-  constructor(
-    private readonly client: Client,
-    private readonly session: Lease,
-    prefix: string,
-  ) {
-    this.pfx = `${prefix}/`;
-  }
-
-  /** This candidate's key while campaigning or leading. */
-  get key(): string | undefined {
-    return this.leaderKey;
-  }
-
+export class Election extends Contender {
   /** The create revision of this candidate's key: its term, once it leads. */
   get revision(): number {
-    return this.leaderRev;
-  }
-
-  /** The response header from when this candidate became leader. */
-  get header(): ResponseHeader | undefined {
-    return this.hdr;
+    return this.myRev;
   }
 
   /** Campaigns with `value` and resolves once this candidate is the leader. */
   async campaign(value: Bytes, options: { signal?: AbortSignal } = {}): Promise<void> {
     const signal = anySignal(options.signal, this.session.lostSignal);
-    const key = `${this.pfx}${this.session.hexId}`;
+    const key = this.ownKey();
     for (;;) {
       checkSignal(signal);
       try {
@@ -58,11 +34,11 @@ export class Election {
           .then(op.put(key, value, { lease: this.session.id }))
           .else(op.get(key))
           .commit();
-        this.leaderKey = key;
-        this.leaderRev = r.header.revision;
+        this.myKey = key;
+        this.myRev = r.header.revision;
         if (!r.succeeded) {
           const kv = getAt(r, 0).kvs[0]!;
-          this.leaderRev = kv.createRevision;
+          this.myRev = kv.createRevision;
           if (!kv.value.equals(Buffer.from(value))) await this.proclaim(value);
         }
         break;
@@ -71,7 +47,7 @@ export class Election {
       }
     }
     try {
-      this.hdr = await waitDeletes(this.client, this.pfx, this.leaderRev - 1, signal);
+      this.hdr = await waitDeletes(this.client, this.pfx, this.myRev - 1, signal);
     } catch (e) {
       await this.resign().catch(() => {});
       throw this.session.isLost ? new SessionExpiredError(`election ${this.pfx}: session lease lost`, undefined, { cause: e }) : e;
@@ -80,27 +56,27 @@ export class Election {
 
   /** Changes the leader's value without an election; fails if this candidate no longer leads. */
   async proclaim(value: Bytes): Promise<void> {
-    if (this.leaderKey === undefined) throw new ElectionNotLeaderError('election: not leader');
-    const r = await this.client.txn().if(this.isLeader()).then(op.put(this.leaderKey, value, { lease: this.session.id })).commit();
+    if (this.myKey === undefined) throw new ElectionNotLeaderError('election: not leader');
+    const r = await this.client.txn().if(this.isLeader()).then(op.put(this.myKey, value, { lease: this.session.id })).commit();
     if (!r.succeeded) {
-      this.leaderKey = undefined;
+      this.myKey = undefined;
       throw new ElectionNotLeaderError('election: not leader');
     }
   }
 
   /** Gives up leadership (or the candidacy); a no-op if this candidate is not campaigning. */
   async resign(): Promise<ResponseHeader | undefined> {
-    if (this.leaderKey === undefined) return undefined;
-    const r = await this.client.txn().if(this.isLeader()).then(op.delete(this.leaderKey)).commit();
-    this.leaderKey = undefined;
-    this.leaderRev = 0;
+    if (this.myKey === undefined) return undefined;
+    const r = await this.client.txn().if(this.isLeader()).then(op.delete(this.myKey)).commit();
+    this.myKey = undefined;
+    this.myRev = 0;
     return r.header;
   }
 
   /** A txn comparison that holds only while this candidate's term lasts. */
   isLeader(): Compare {
-    if (this.leaderKey === undefined) throw new ElectionNotLeaderError('election: not leader');
-    return compare.createRevision(this.leaderKey, '=', this.leaderRev);
+    if (this.myKey === undefined) throw new ElectionNotLeaderError('election: not leader');
+    return compare.createRevision(this.myKey, '=', this.myRev);
   }
 
   /** The current leader's key-value. */

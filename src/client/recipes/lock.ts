@@ -10,39 +10,15 @@
  * Unlock deletes the key; a holder whose session lease expires loses the lock with it.
  */
 import { IndeterminateError, SessionExpiredError } from '../errors.ts';
-import type { Client } from '../client.ts';
 import type { ResponseHeader } from '../kv.ts';
-import type { Lease } from '../lease.ts';
 import { compare, getAt, op, type Compare } from '../txn.ts';
 import { anySignal, checkSignal, waitDeletes } from './wait.ts';
+import { Contender } from './contender.ts';
 
-export class Mutex {
-  private readonly pfx: string;
-  private myKey: string | undefined;
-  private myRev = 0;
-  private hdr: ResponseHeader | undefined;
-
-  constructor(
-    private readonly client: Client,
-    private readonly session: Lease,
-    prefix: string,
-  ) {
-    this.pfx = `${prefix}/`;
-  }
-
-  /** The lock key of this contender (while it holds or waits for the lock). */
-  get key(): string | undefined {
-    return this.myKey;
-  }
-
+export class Mutex extends Contender {
   /** The fencing token: the lock key's create revision (0 when not locked). */
   get token(): number {
     return this.myRev;
-  }
-
-  /** The response header of the acquisition (its revision: when the lock was known held). */
-  get header(): ResponseHeader | undefined {
-    return this.hdr;
   }
 
   /**
@@ -87,7 +63,7 @@ export class Mutex {
 
   /** Puts this contender's key if absent; true if it holds the lock at once. */
   private async enqueue(signal: AbortSignal): Promise<boolean> {
-    const key = `${this.pfx}${this.session.hexId}`;
+    const key = this.ownKey();
     const firstCreated = op.get(this.pfx, { prefix: true, sort: { target: 'CREATE', order: 'ASCEND' }, limit: 1 });
     for (;;) {
       checkSignal(signal);
