@@ -106,9 +106,10 @@ export class Backend {
   private committing: Promise<void> | null = null;
   private commitTimer: NodeJS.Timeout | null = null;
   private failure: BackendFailedError | null = null;
+  private closing: Promise<void> | null = null;
   /** Set while a compacted copy of this backend is taken (see defrag.ts): a write then is a bug. */
   private frozen = false;
-  /** sizeBytes() as of the last write transaction (getStats is a native call; quota checks ask per request). */
+  /** sizeBytes() as of the last commit to LMDB (getStats is a native call; quota checks ask per request). */
   private sizeCache: number | null = null;
 
   private constructor(readonly dir: string) {
@@ -269,8 +270,18 @@ export class Backend {
     return this.range(this.metaDb, 'meta', options);
   }
 
-  /** LMDB's entries merged with the pending writes (of the snapshot, when given). */
+  /** LMDB's entries merged with the pending writes (of the snapshot, when given), at most options.limit of them. */
   private *range(db: Database<Buffer, Buffer>, table: TableName, options: RangeRequestOptions): Generator<RangeEntry> {
+    let left = options.limit ?? Infinity;
+    if (left <= 0) return;
+    for (const entry of this.merged(db, table, options)) {
+      yield entry;
+      if (--left === 0) return;
+    }
+  }
+
+  /** Every entry of the range: LMDB's, with the pending writes put over them in key order. */
+  private *merged(db: Database<Buffer, Buffer>, table: TableName, options: RangeRequestOptions): Generator<RangeEntry> {
     const view = options.snapshot as PinnedView | undefined;
     const pending = view?.pending ?? this.pendingNow();
     const o: RangeOptions = {};
@@ -278,41 +289,27 @@ export class Backend {
     if (options.end !== undefined) o.end = options.end;
     if (options.exclusiveStart === true) o.exclusiveStart = true;
     if (view !== undefined) o.transaction = view.txn;
-    const lmdb = db.getRange(o) as Iterable<RangeEntry>;
-    let left = options.limit ?? Infinity;
-    if (left <= 0) return;
-    if (pending.length === 0) {
-      for (const entry of lmdb) {
-        yield entry;
-        if (--left === 0) return;
-      }
-      return;
-    }
     const startId = options.start?.toString('latin1');
-    const extra = pendingInRange(pending, table, startId, options.end?.toString('latin1')).filter((e) => !(options.exclusiveStart === true && e.id === startId));
+    const extra =
+      pending.length === 0 ? [] : pendingInRange(pending, table, startId, options.end?.toString('latin1')).filter((e) => !(options.exclusiveStart === true && e.id === startId));
     let i = 0;
-    for (const entry of lmdb) {
+    for (const entry of db.getRange(o) as Iterable<RangeEntry>) {
       for (; i < extra.length && Buffer.compare(extra[i]!.key, entry.key) < 0; i++) {
         const e = extra[i]!;
-        if (e.value === null) continue;
-        yield { key: e.key, value: e.value };
-        if (--left === 0) return;
+        if (e.value !== null) yield { key: e.key, value: e.value };
       }
       const e = extra[i];
-      if (e !== undefined && e.key.equals(entry.key)) {
-        i++;
-        if (e.value === null) continue;
-        yield { key: e.key, value: e.value };
-      } else {
+      if (e === undefined || !e.key.equals(entry.key)) {
         yield entry;
+        continue;
       }
-      if (--left === 0) return;
+      // A pending write of this key replaces LMDB's entry.
+      i++;
+      if (e.value !== null) yield { key: e.key, value: e.value };
     }
     for (; i < extra.length; i++) {
       const e = extra[i]!;
-      if (e.value === null) continue;
-      yield { key: e.key, value: e.value };
-      if (--left === 0) return;
+      if (e.value !== null) yield { key: e.key, value: e.value };
     }
   }
 
@@ -473,9 +470,13 @@ export class Backend {
     await (this.root as unknown as RootWithFlushed).flushed;
   }
 
-  /** Commits and fsyncs what is pending (unless a commit failed), then closes the environment. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Commits and fsyncs what is pending (unless a commit failed), then closes the environment; once, however often called. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     try {
       await this.sync();
     } catch (e) {

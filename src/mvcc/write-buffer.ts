@@ -49,7 +49,6 @@ export class Generation {
   readonly meta = new Table();
   /** Bytes of the keys and values written to it (a slot written twice counts twice). */
   bytes = 0;
-  sealed = false;
 
   table(name: TableName): Table {
     return name === 'kv' ? this.kv : this.meta;
@@ -139,7 +138,6 @@ export class OpenGeneration {
   seal(): Generation {
     assert(this.journal === null, 'generation sealed inside a write transaction');
     const sealed = this.gen;
-    sealed.sealed = true;
     this.gen = new Generation();
     return sealed;
   }
