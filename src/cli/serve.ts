@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import pino from 'pino';
 import { ConfigError, FLAG_HELP, FLAG_NAMES, SERVER_DEFAULTS, isBooleanSetting, resolveConfig, type ServerConfig } from '../server/config.ts';
 import { Member, type Logger } from '../server/member.ts';
-import { loadTls, loadServerTls, type ServerTls, type TlsMaterial, type TlsRole } from '../server/tls.ts';
+import { loadServerTls, readRoleTls, roleTlsFiles, type ServerTls, type TlsMaterial, type TlsRole } from '../server/tls.ts';
 import { watchTlsFiles } from '../server/tls-reload.ts';
 
 interface RunningClientApi {
@@ -98,9 +98,7 @@ async function watchCertificates(config: ServerConfig, tls: ServerTls, apply: Re
   for (const role of ['client', 'peer'] as const) {
     const material = tls[role];
     if (material === null || material.selfSigned) continue;
-    const [settings, urls] = role === 'client' ? [config.clientTls, config.listenClientUrls] : [config.peerTls, config.listenPeerUrls];
-    const paths = [settings.certFile, settings.keyFile, settings.trustedCaFile, settings.crlFile].filter((p) => p !== '');
-    stoppers.push(await watchTlsFiles({ role, paths }, () => loadTls(role, settings, config.cipherSuites, urls, config.dataDir, log), apply[role], log));
+    stoppers.push(await watchTlsFiles({ role, paths: roleTlsFiles(role, config) }, () => readRoleTls(role, config, log), apply[role], log));
   }
   return stoppers;
 }

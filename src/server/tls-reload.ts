@@ -9,17 +9,12 @@
  */
 import { stat } from 'node:fs/promises';
 import { ConfigError } from './config.ts';
-import type { TlsMaterial } from './tls.ts';
+import type { TlsLog, TlsMaterial } from './tls.ts';
 
 export const TLS_RELOAD_LIMITS = {
   /** How often the certificate, key and CA files are checked for a change. */
   checkIntervalMs: 5_000,
 } as const;
-
-interface ReloadLog {
-  info(message: string): void;
-  warn(message: string): void;
-}
 
 export interface TlsFiles {
   /** What the files are for, in log lines ("client", "peer"). */
@@ -44,7 +39,7 @@ async function signature(paths: readonly string[]): Promise<string> {
  * Watches `files`; after a change, `load` reads them again and `apply` gets what it returns.
  * Returns the function that stops watching.
  */
-export async function watchTlsFiles(files: TlsFiles, load: () => Promise<TlsMaterial | null>, apply: (material: TlsMaterial) => void, log: ReloadLog, intervalMs: number = TLS_RELOAD_LIMITS.checkIntervalMs): Promise<() => void> {
+export async function watchTlsFiles(files: TlsFiles, load: () => Promise<TlsMaterial | null>, apply: (material: TlsMaterial) => void, log: TlsLog): Promise<() => void> {
   let seen = await signature(files.paths);
   let checking = false;
   const check = async (): Promise<void> => {
@@ -65,7 +60,7 @@ export async function watchTlsFiles(files: TlsFiles, load: () => Promise<TlsMate
     if (checking) return;
     checking = true;
     void check().finally(() => (checking = false));
-  }, intervalMs);
+  }, TLS_RELOAD_LIMITS.checkIntervalMs);
   timer.unref();
   return () => clearInterval(timer);
 }

@@ -55,7 +55,7 @@ export interface ServerTls {
   readonly peer: TlsMaterial | null;
 }
 
-interface TlsLog {
+export interface TlsLog {
   info(message: string): void;
   warn(message: string): void;
 }
@@ -100,7 +100,7 @@ function hostsOf(urls: readonly string[]): string[] {
  * Throws ConfigError for a missing or unreadable file, a certificate or key that is not PEM, a
  * key that does not belong to the certificate, or a CA file without a certificate.
  */
-export async function loadTls(role: TlsRole, settings: TlsSettings, cipherSuites: readonly string[], listenUrls: readonly string[], dataDir: string, log: TlsLog): Promise<TlsMaterial | null> {
+async function loadTls(role: TlsRole, settings: TlsSettings, cipherSuites: readonly string[], listenUrls: readonly string[], dataDir: string, log: TlsLog): Promise<TlsMaterial | null> {
   const flags = FLAGS[role];
   let { certFile, keyFile } = settings;
   let selfSigned = false;
@@ -158,10 +158,27 @@ export function requireTlsFor(role: TlsRole, urls: readonly string[], material: 
   }
 }
 
+/** One side's TLS settings and listen URLs in a member's configuration. */
+function sideOf(role: TlsRole, config: ServerConfig): { settings: TlsSettings; urls: readonly string[] } {
+  return role === 'client' ? { settings: config.clientTls, urls: config.listenClientUrls } : { settings: config.peerTls, urls: config.listenPeerUrls };
+}
+
+/** One side's files, read and checked (at startup, and again when they are replaced). */
+export function readRoleTls(role: TlsRole, config: ServerConfig, log: TlsLog): Promise<TlsMaterial | null> {
+  const { settings, urls } = sideOf(role, config);
+  return loadTls(role, settings, config.cipherSuites, urls, config.dataDir, log);
+}
+
+/** The files one side's material comes from (what a rotation replaces). */
+export function roleTlsFiles(role: TlsRole, config: ServerConfig): string[] {
+  const { settings } = sideOf(role, config);
+  return [settings.certFile, settings.keyFile, settings.trustedCaFile, settings.crlFile].filter((p) => p !== '');
+}
+
 /** One side's material for a member's listen URLs, checked against their schemes. */
 export async function loadRoleTls(role: TlsRole, config: ServerConfig, log: TlsLog): Promise<TlsMaterial | null> {
-  const [settings, urls] = role === 'client' ? [config.clientTls, config.listenClientUrls] : [config.peerTls, config.listenPeerUrls];
-  const material = await loadTls(role, settings, config.cipherSuites, urls, config.dataDir, log);
+  const { settings, urls } = sideOf(role, config);
+  const material = await readRoleTls(role, config, log);
   requireTlsFor(role, urls, material);
   // As etcd: an http:// URL is served in plaintext even when a certificate is configured.
   for (const url of urls.filter((u) => new URL(u).protocol === 'http:')) {
