@@ -11,11 +11,10 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import https from 'node:https';
 import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Etcd3 } from 'etcd3';
-import { startCluster, type ProcessCluster } from '../helpers/processes.ts';
+import { httpsGet, startCluster, type ProcessCluster } from '../helpers/processes.ts';
 import { makeCrl, makeTestPki, type KeyPair, type TestPki } from '../helpers/pki.ts';
 import { TLS_RELOAD_LIMITS } from '../../src/server/tls-reload.ts';
 
@@ -24,6 +23,8 @@ const LIMITS = {
   rotationMs: TLS_RELOAD_LIMITS.checkIntervalMs * 3,
   /** Between two looks at the served certificate. */
   pollMs: 250,
+  /** One HTTPS request. */
+  requestMs: 5_000,
 } as const;
 
 let dir: string;
@@ -122,15 +123,12 @@ test('replaced certificate files are served to new client and peer connections; 
   }
 });
 
-/** GET /health with the client certificate `as`: "ok", or why the request failed. */
+/** GET /health with the client certificate `as`, on a new connection: "ok", or why the request failed. */
 function healthAs(url: string, as: KeyPair): Promise<string> {
-  return new Promise((resolve) => {
-    const req = https.get(`${url}/health`, { ca: readFileSync(pki.ca), cert: readFileSync(as.cert), key: readFileSync(as.key), agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200 ? 'ok' : `HTTP ${res.statusCode}`));
-    });
-    req.on('error', (e) => resolve(e.message));
-  });
+  return httpsGet(`${url}/health`, { ca: pki.ca, ...as }, LIMITS.requestMs).then(
+    (r) => (r.status === 200 ? 'ok' : `HTTP ${r.status}`),
+    (e: Error) => e.message,
+  );
 }
 
 test('a client certificate that a replaced --client-crl-file revokes is refused; others still connect', async () => {

@@ -215,6 +215,8 @@ export function httpsGet(url: string, files: ClientTlsFiles, timeoutMs: number):
         cert: files.cert === undefined ? undefined : readFileSync(files.cert),
         key: files.key === undefined ? undefined : readFileSync(files.key),
         timeout: timeoutMs,
+        // A connection of its own: a TLS check happens at the handshake, not on a reused connection.
+        agent: false,
       },
       (res) => {
         let body = '';
